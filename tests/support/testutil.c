@@ -1,0 +1,78 @@
+#include "support/testutil.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/rng.h"
+
+mird_dnnl *tu_context(void)
+{
+    mird_dnnl *ctx = NULL;
+    mird_error err = {0};
+    mird_status st = mird_dnnl_create(&ctx, &err);
+    ck_assert_msg(st == MIRD_OK, "mird_dnnl_create: %s", err.message);
+    return ctx;
+}
+
+void tu_fill_uniform(float *x, size_t n, float low, float high, uint32_t stream)
+{
+    mird_rng_stream s = mird_rng_make_stream(20261126u, 0xFFF0u, stream);
+    mird_rng_uniform_range(&s, 0, n, low, high, x);
+}
+
+float *tu_alloc_uniform(size_t n, float low, float high, uint32_t stream)
+{
+    float *x = mird_alloc(n * sizeof *x);
+    ck_assert_ptr_nonnull(x);
+    tu_fill_uniform(x, n, low, high, stream);
+    return x;
+}
+
+float *tu_alloc_zeros(size_t n)
+{
+    float *x = mird_alloc_zeroed(n * sizeof *x);
+    ck_assert_ptr_nonnull(x);
+    return x;
+}
+
+float *tu_copy(const float *x, size_t n)
+{
+    float *y = mird_alloc(n * sizeof *y);
+    ck_assert_ptr_nonnull(y);
+    memcpy(y, x, n * sizeof *y);
+    return y;
+}
+
+void tu_ref_linear(const float *x, const float *W, const float *b, float *y, int64_t rows,
+                   int64_t in, int64_t out)
+{
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t o = 0; o < out; o++) {
+            double acc = b ? b[o] : 0.0;
+            for (int64_t i = 0; i < in; i++)
+                acc += (double)x[r * in + i] * W[o * in + i];
+            y[r * out + o] = (float)acc;
+        }
+}
+
+void tu_assert_close(const char *what, const float *a, const float *b, size_t n, double atol,
+                     double rtol)
+{
+    for (size_t i = 0; i < n; i++) {
+        double diff = fabs((double)a[i] - b[i]);
+        ck_assert_msg(diff <= atol + rtol * fabs((double)b[i]) && !isnan(a[i]),
+                      "%s[%zu]: got %.9g, expected %.9g (|diff| %.3g)", what, i, a[i], b[i],
+                      diff);
+    }
+}
+
+int tu_run_suite(Suite *suite)
+{
+    SRunner *runner = srunner_create(suite);
+    srunner_run_all(runner, CK_NORMAL);
+    int failed = srunner_ntests_failed(runner);
+    srunner_free(runner);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -1,0 +1,40 @@
+/* Shared helpers for the Check suites: a oneDNN context per test, seeded
+ * random inputs, naive reference products, and the suite runner. */
+#ifndef MIRD_TESTS_TESTUTIL_H
+#define MIRD_TESTS_TESTUTIL_H
+
+#include <check.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dnnl/context.h"
+
+/* A fresh context; fails the test if it cannot be made. */
+mird_dnnl *tu_context(void);
+
+/* Fills with U(low, high) from a fixed test seed and `stream` id. */
+void tu_fill_uniform(float *x, size_t n, float low, float high, uint32_t stream);
+float *tu_alloc_uniform(size_t n, float low, float high, uint32_t stream);
+float *tu_alloc_zeros(size_t n);
+float *tu_copy(const float *x, size_t n);
+
+/* Reference y[rows, out] = x W^T + b in double, returned as float. */
+void tu_ref_linear(const float *x, const float *W, const float *b, float *y, int64_t rows,
+                   int64_t in, int64_t out);
+
+/* Asserts |a - b| <= atol + rtol * |b| elementwise, naming the first miss. */
+void tu_assert_close(const char *what, const float *a, const float *b, size_t n, double atol,
+                     double rtol);
+
+/* Asserts that a status is MIRD_OK, printing the context's message if not. */
+#define TU_OK(ctx, expr)                                                             \
+    do {                                                                             \
+        mird_status tu_status_ = (expr);                                             \
+        ck_assert_msg(tu_status_ == MIRD_OK, "%s -> %s: %s", #expr,                  \
+                      mird_status_string(tu_status_), mird_dnnl_error(ctx)->message); \
+    } while (0)
+
+/* Runs one suite and returns the process exit code. */
+int tu_run_suite(Suite *suite);
+
+#endif
