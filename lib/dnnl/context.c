@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/log.h"
 #include "core/threads.h"
 
 /* Execution arguments a primitive may take; one memory object each, made on
@@ -293,6 +294,8 @@ mird_status mird_dnnl_primitive(mird_dnnl *ctx, const mird_prim_key *key_in,
     ctx->buckets[bucket] = prim;
     ctx->stats.cached++;
     ctx->stats.primitives_created++;
+    mird_log(MIRD_LOG_DEBUG, "oneDNN primitive of kind %u built (%zu cached, scratchpad %zu bytes)",
+             key.kind, ctx->stats.cached, prim->scratchpad_bytes);
     *out = prim;
     return MIRD_OK;
 }
