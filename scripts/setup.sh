@@ -13,6 +13,7 @@ packages=(
   libdnnl-dev                     # oneDNN 2.6: every heavy op
   libopenblas-dev                 # cblas for small host-side products
   check                           # the unit-test framework
+  valgrind                        # memcheck stage of scripts/test.sh
 )
 
 missing=()

@@ -3,7 +3,8 @@
 #   1. set up and build (scripts/setup.sh), run every Check suite with ctest;
 #   2. rebuild with AddressSanitizer + UndefinedBehaviorSanitizer and run them
 #      all again;
-#   3. install to a temporary prefix and build a consumer program against it
+#   3. run every suite under valgrind's memcheck (release build, no fork);
+#   4. install to a temporary prefix and build a consumer program against it
 #      through pkg-config and through find_package(mird).
 #   scripts/test.sh --quick   step 1 only
 set -euo pipefail
@@ -26,6 +27,9 @@ cmake --build build-sanitize -j"$jobs"
   LSAN_OPTIONS=suppressions=$PWD/../tests/lsan.supp:print_suppressions=0 \
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --output-on-failure -j"$jobs")
+
+echo "== tests (valgrind memcheck)"
+tests/run_valgrind.sh build
 
 echo "== install and consume"
 tests/install/check_install.sh build
