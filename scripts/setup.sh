@@ -14,6 +14,7 @@ packages=(
   libopenblas-dev                 # cblas for small host-side products
   check                           # the unit-test framework
   valgrind                        # memcheck stage of scripts/test.sh
+  locales                         # localedef, for the locale-independence tests
 )
 
 missing=()

@@ -190,6 +190,180 @@ MIRD_API mird_status mird_set_log_callback(mird_log_fn callback,
                                            mird_log_level max_level,
                                            void *user_data);
 
+/* ------------------------------------------------------------------------ */
+/* Configuration                                                             */
+/* ------------------------------------------------------------------------ */
+
+/* A mird_config holds every setting of the model and its training as one
+ * value per mird_param.  Settings are read and written through the enum
+ * (values pinned, new ones only appended) or by name (the names below, for
+ * config files, command lines and bindings), never through a struct.  Each
+ * setting has bounds; a setter given a value out of bounds fails with
+ * MIRD_ERR_INVALID_ARGUMENT and changes nothing.  Settings that depend on each
+ * other (heads must divide the width, ...) are checked when a model is made.
+ *
+ *   mird_config *cfg;
+ *   mird_config_create(&cfg);                 // defaults: the "mosi" preset
+ *   mird_config_preset(cfg, "tiny");          // or "mosi", "mosei", "bert-base"
+ *   mird_config_set_real(cfg, MIRD_PARAM_LAMBDA, 0.1);
+ *   mird_config_set(cfg, "constraint", "oc"); // by name, locale-proof
+ *   ...
+ *   mird_config_destroy(cfg);
+ *
+ * name (enum)                  kind     range / values              default
+ * text_mode (TEXT_MODE)        choice   features, tokens            features
+ * text_length (TEXT_LENGTH)    int      1..4096   padded T_l        50
+ * text_dim (TEXT_DIM)          int      1..65536  d_l (features)    768
+ * vocab_size (VOCAB_SIZE)      int      1..1000000 (tokens)         30522
+ * max_positions                int      1..4096   >= text_length    512
+ * audio_length, audio_dim      int      0..100000, 1..65536         375, 5
+ * vision_length, vision_dim    int      0..100000, 1..65536         500, 20
+ * hidden (HIDDEN)              int      1..8192   H                 128
+ * layers (LAYERS)              int      1..64                       2
+ * heads (HEADS)                int      1..256, divides hidden      4
+ * ffn_dim (FFN_DIM)            int      1..65536  d_ff              512
+ * latent_dim (LATENT_DIM)      int      1..4096   z                 64
+ * regressor_dim                int      1..4096   r                 64
+ * club_hidden                  int      2..4096, even               32
+ * language_encoder             choice   transformer, lstm           transformer
+ * lstm_embedding_dim           int      1..4096 (lstm + tokens)     64
+ * constraint                   choice   mim, oc, none               mim
+ * oc_detach_norm               int      0..1                        0
+ * total                        choice   log, weighted               log
+ * lambda                       real     0..1e6                      1
+ * weight_rec_l/_a/_v           real     0..1e6 (total = weighted)   1
+ * input_mi                     int      0..1                        1
+ * mask_padding                 int      0..1                        1
+ * club_sample                  int      0..1                        0
+ * estimator_inputs             choice   recompute, cached           recompute
+ * estimator_steps              int      0..1000   K                 5
+ * beta_shift                   real     0..1e6                      1
+ * dropout_hidden/_wsa/_proj/_reg real   0..0.99                     0.1, 0.5, 0.5, 0.5
+ * learning_rate                real     0..10                       1e-3
+ * estimator_learning_rate      real     0..10                       1e-3
+ * weight_decay                 real     0..10                       0.01
+ * schedule                     choice   constant, linear            linear
+ * warmup                       real     0..1 (fraction of steps)    0.1
+ * clip_norm                    real     0..1e6 (0 = off)            0
+ * seed                         int      0..2^53                     1
+ * batch_size                   int      1..100000                   48
+ * epochs                       int      1..100000                   100
+ * unlabeled_ratio              real     0..1000                     2
+ * patience                     int      0..100000 (0 = off)         10
+ * select_by                    choice   mae, loss                   mae
+ */
+typedef enum mird_param {
+    MIRD_PARAM_TEXT_MODE = 0,
+    MIRD_PARAM_TEXT_LENGTH = 1,
+    MIRD_PARAM_TEXT_DIM = 2,
+    MIRD_PARAM_VOCAB_SIZE = 3,
+    MIRD_PARAM_MAX_POSITIONS = 4,
+    MIRD_PARAM_AUDIO_LENGTH = 5,
+    MIRD_PARAM_AUDIO_DIM = 6,
+    MIRD_PARAM_VISION_LENGTH = 7,
+    MIRD_PARAM_VISION_DIM = 8,
+    MIRD_PARAM_HIDDEN = 9,
+    MIRD_PARAM_LAYERS = 10,
+    MIRD_PARAM_HEADS = 11,
+    MIRD_PARAM_FFN_DIM = 12,
+    MIRD_PARAM_LATENT_DIM = 13,
+    MIRD_PARAM_REGRESSOR_DIM = 14,
+    MIRD_PARAM_CLUB_HIDDEN = 15,
+    MIRD_PARAM_LANGUAGE_ENCODER = 16,
+    MIRD_PARAM_LSTM_EMBEDDING_DIM = 17,
+    MIRD_PARAM_CONSTRAINT = 18,
+    MIRD_PARAM_OC_DETACH_NORM = 19,
+    MIRD_PARAM_TOTAL = 20,
+    MIRD_PARAM_LAMBDA = 21,
+    MIRD_PARAM_WEIGHT_REC_L = 22,
+    MIRD_PARAM_WEIGHT_REC_A = 23,
+    MIRD_PARAM_WEIGHT_REC_V = 24,
+    MIRD_PARAM_INPUT_MI = 25,
+    MIRD_PARAM_MASK_PADDING = 26,
+    MIRD_PARAM_CLUB_SAMPLE = 27,
+    MIRD_PARAM_ESTIMATOR_INPUTS = 28,
+    MIRD_PARAM_ESTIMATOR_STEPS = 29,
+    MIRD_PARAM_BETA_SHIFT = 30,
+    MIRD_PARAM_DROPOUT_HIDDEN = 31,
+    MIRD_PARAM_DROPOUT_WSA = 32,
+    MIRD_PARAM_DROPOUT_PROJ = 33,
+    MIRD_PARAM_DROPOUT_REG = 34,
+    MIRD_PARAM_LEARNING_RATE = 35,
+    MIRD_PARAM_ESTIMATOR_LEARNING_RATE = 36,
+    MIRD_PARAM_WEIGHT_DECAY = 37,
+    MIRD_PARAM_SCHEDULE = 38,
+    MIRD_PARAM_WARMUP = 39,
+    MIRD_PARAM_CLIP_NORM = 40,
+    MIRD_PARAM_SEED = 41,
+    MIRD_PARAM_BATCH_SIZE = 42,
+    MIRD_PARAM_EPOCHS = 43,
+    MIRD_PARAM_UNLABELED_RATIO = 44,
+    MIRD_PARAM_PATIENCE = 45,
+    MIRD_PARAM_SELECT_BY = 46
+} mird_param;
+
+/* Values of the choice settings (pinned). */
+enum { MIRD_TEXT_FEATURES = 0, MIRD_TEXT_TOKENS = 1 };
+enum { MIRD_LANGUAGE_TRANSFORMER = 0, MIRD_LANGUAGE_LSTM = 1 };
+enum { MIRD_CONSTRAINT_MIM = 0, MIRD_CONSTRAINT_OC = 1, MIRD_CONSTRAINT_NONE = 2 };
+enum { MIRD_TOTAL_LOG = 0, MIRD_TOTAL_WEIGHTED = 1 };
+enum { MIRD_ESTIMATOR_RECOMPUTE = 0, MIRD_ESTIMATOR_CACHED = 1 };
+enum { MIRD_SCHEDULE_CONSTANT = 0, MIRD_SCHEDULE_LINEAR = 1 };
+enum { MIRD_SELECT_MAE = 0, MIRD_SELECT_LOSS = 1 };
+
+/* A new configuration holding the defaults above.
+ * Errors: MIRD_ERR_NULL_ARGUMENT, MIRD_ERR_OUT_OF_MEMORY. */
+MIRD_API mird_status mird_config_create(mird_config **out);
+
+/* A new configuration equal to `src`. */
+MIRD_API mird_status mird_config_copy(const mird_config *src, mird_config **out);
+
+/* Frees the configuration; NULL is ignored. */
+MIRD_API void mird_config_destroy(mird_config *cfg);
+
+/* Resets every setting to its default, then applies a preset of MODEL.md
+ * section 8: "tiny" (tests), "mosi", "mosei" (MMSA unaligned features, a
+ * small transformer trained from scratch), "bert-base" (tokens, 768/12/12,
+ * learning rate 1e-5, MOSI's audio and visual shapes).
+ * Errors: MIRD_ERR_INVALID_ARGUMENT for an unknown name (cfg unchanged). */
+MIRD_API mird_status mird_config_preset(mird_config *cfg, const char *preset);
+
+/* Typed setters and getters.  An integer or choice setting given through
+ * set_real must hold an integral value.  Getters return 0 for an unknown
+ * param or a NULL cfg.
+ * Errors: MIRD_ERR_NULL_ARGUMENT, MIRD_ERR_INVALID_ARGUMENT (unknown param,
+ * out of bounds, not integral); cfg is unchanged on error. */
+MIRD_API mird_status mird_config_set_int(mird_config *cfg, mird_param param, long long value);
+MIRD_API mird_status mird_config_set_real(mird_config *cfg, mird_param param, double value);
+MIRD_API long long mird_config_get_int(const mird_config *cfg, mird_param param);
+MIRD_API double mird_config_get_real(const mird_config *cfg, mird_param param);
+
+/* Sets a setting by its name from text: a number ("0.1", "1e-3", "48"),
+ * "true"/"false" for 0..1 settings, or a choice's name ("oc").  Parsing does
+ * not depend on the process's locale.
+ * Errors: MIRD_ERR_NULL_ARGUMENT, MIRD_ERR_INVALID_ARGUMENT (unknown name,
+ * unparsable text, out of bounds); cfg unchanged on error. */
+MIRD_API mird_status mird_config_set(mird_config *cfg, const char *name, const char *value);
+
+/* The name of a setting ("latent_dim"), or NULL for an unknown param;
+ * static storage. */
+MIRD_API const char *mird_param_name(mird_param param);
+
+/* The setting called `name`.  Errors: MIRD_ERR_NULL_ARGUMENT,
+ * MIRD_ERR_INVALID_ARGUMENT for an unknown name. */
+MIRD_API mird_status mird_param_from_name(const char *name, mird_param *out);
+
+/* Writes the current value of a setting as text, as mird_config_set()
+ * accepts it (choice names for choices, shortest round-trip numbers
+ * otherwise), NUL-terminated, into buf of `size` bytes.
+ * Errors: MIRD_ERR_NULL_ARGUMENT, MIRD_ERR_INVALID_ARGUMENT (unknown param,
+ * or buf too small: then buf holds "" if size > 0). */
+MIRD_API mird_status mird_config_get_text(const mird_config *cfg, mird_param param, char *buf,
+                                          size_t size);
+
+/* The message of the last failing call on this configuration, or "". */
+MIRD_API const char *mird_config_error_message(const mird_config *cfg);
+
 #ifdef __cplusplus
 }
 #endif
