@@ -216,8 +216,8 @@ MIRD_API mird_status mird_set_log_callback(mird_log_fn callback,
  * text_dim (TEXT_DIM)          int      1..65536  d_l (features)    768
  * vocab_size (VOCAB_SIZE)      int      1..1000000 (tokens)         30522
  * max_positions                int      1..4096   >= text_length    512
- * audio_length, audio_dim      int      0..100000, 1..65536         375, 5
- * vision_length, vision_dim    int      0..100000, 1..65536         500, 20
+ * audio_length, audio_dim      int      1..100000, 1..65536         375, 5
+ * vision_length, vision_dim    int      1..100000, 1..65536         500, 20
  * hidden (HIDDEN)              int      1..8192   H                 128
  * layers (LAYERS)              int      1..64                       2
  * heads (HEADS)                int      1..256, divides hidden      4
@@ -363,6 +363,68 @@ MIRD_API mird_status mird_config_get_text(const mird_config *cfg, mird_param par
 
 /* The message of the last failing call on this configuration, or "". */
 MIRD_API const char *mird_config_error_message(const mird_config *cfg);
+
+/* ------------------------------------------------------------------------ */
+/* Batches                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/* A batch holds B samples in the padded shapes of the configuration it was
+ * made for: text [B, text_length, text_dim] float features (text_mode =
+ * features) or [B, text_length] int32 token ids (text_mode = tokens), audio
+ * [B, audio_length, audio_dim], vision [B, vision_length, vision_dim], each
+ * with int32 lengths [B] giving the valid prefix of every sample (0 is a
+ * missing modality), and float labels [B] with an optional labeled mask.
+ * Arrays are row-major and dense.  A model accepts a batch only if it was
+ * made for a configuration with the same shapes.
+ *
+ * Ownership: with MIRD_BORROW the batch keeps the caller's pointers, which
+ * must stay valid and unchanged until the batch is destroyed or the field is
+ * set again; with MIRD_COPY the batch copies the arrays at once.  Every array
+ * is validated when it is set, padding included: lengths within 0..T, values
+ * finite, token ids within the vocabulary.  A failing setter leaves the field
+ * as it was. */
+typedef enum mird_ownership { MIRD_BORROW = 0, MIRD_COPY = 1 } mird_ownership;
+
+/* A new, empty batch of `batch_size` samples (1..1000000) shaped by cfg (cfg
+ * is only read; it may be destroyed afterwards).
+ * Errors: MIRD_ERR_NULL_ARGUMENT, MIRD_ERR_INVALID_ARGUMENT, MIRD_ERR_OUT_OF_MEMORY. */
+MIRD_API mird_status mird_batch_create(const mird_config *cfg, int64_t batch_size,
+                                       mird_batch **out);
+
+/* Frees the batch and its copies (never borrowed arrays); NULL is ignored. */
+MIRD_API void mird_batch_destroy(mird_batch *batch);
+
+/* The number of samples, or 0 for NULL. */
+MIRD_API int64_t mird_batch_size(const mird_batch *batch);
+
+/* Text features (text_mode = features).  Errors: MIRD_ERR_NULL_ARGUMENT,
+ * MIRD_ERR_STATE (tokens configuration), MIRD_ERR_SHAPE (a length outside
+ * 0..text_length), MIRD_ERR_NONFINITE, MIRD_ERR_OUT_OF_MEMORY. */
+MIRD_API mird_status mird_batch_set_text(mird_batch *batch, const float *features,
+                                         const int32_t *lengths, mird_ownership own);
+
+/* Token ids (text_mode = tokens), [CLS] first.  Errors as above, plus
+ * MIRD_ERR_INVALID_ARGUMENT for an id outside 0..vocab_size-1. */
+MIRD_API mird_status mird_batch_set_tokens(mird_batch *batch, const int32_t *ids,
+                                           const int32_t *lengths, mird_ownership own);
+
+/* Acoustic and visual sequences.  Errors as for mird_batch_set_text. */
+MIRD_API mird_status mird_batch_set_audio(mird_batch *batch, const float *audio,
+                                          const int32_t *lengths, mird_ownership own);
+MIRD_API mird_status mird_batch_set_vision(mird_batch *batch, const float *vision,
+                                           const int32_t *lengths, mird_ownership own);
+
+/* Labels.  `labeled` (0 or 1 per sample) marks which samples carry a label;
+ * NULL means all do.  The labels of unlabeled samples are ignored (NaN is
+ * fine there); a labeled sample's label must be finite.  The labeled mask is
+ * always copied.  Errors: MIRD_ERR_NULL_ARGUMENT, MIRD_ERR_NONFINITE,
+ * MIRD_ERR_INVALID_ARGUMENT (a mask value other than 0 or 1),
+ * MIRD_ERR_OUT_OF_MEMORY. */
+MIRD_API mird_status mird_batch_set_labels(mird_batch *batch, const float *labels,
+                                           const uint8_t *labeled, mird_ownership own);
+
+/* The message of the last failing call on this batch, or "". */
+MIRD_API const char *mird_batch_error_message(const mird_batch *batch);
 
 #ifdef __cplusplus
 }
