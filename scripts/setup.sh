@@ -12,6 +12,7 @@ packages=(
   cmake make gcc g++ pkg-config   # toolchain
   libdnnl-dev                     # oneDNN 2.6: every heavy op
   libopenblas-dev                 # cblas for small host-side products
+  libjson-c-dev                   # JSON headers of safetensors files
   check                           # the unit-test framework
   valgrind                        # memcheck stage of scripts/test.sh
   locales                         # localedef, for the locale-independence tests
