@@ -55,11 +55,12 @@ static int is_empty(mird_attention_shape s)
     return s.batch == 0 || s.tokens == 0 || s.heads == 0 || s.head_dim == 0;
 }
 
-static void multiply(float *out, const float *a, const float *b, int64_t n)
+/* out = a * b * scale elementwise; out may be a. */
+static void multiply(float *out, const float *a, const float *b, float scale, int64_t n)
 {
-#pragma omp parallel for schedule(static) if (n >= PARALLEL_MIN_ELEMENTS)
+#pragma omp parallel for simd schedule(static) if (n >= PARALLEL_MIN_ELEMENTS)
     for (int64_t i = 0; i < n; i++)
-        out[i] = a[i] * b[i];
+        out[i] = a[i] * b[i] * scale;
 }
 
 mird_status mird_attention_forward(mird_dnnl *ctx, mird_attention_shape s, const float *q,
@@ -86,7 +87,7 @@ mird_status mird_attention_forward(mird_dnnl *ctx, mird_attention_shape s, const
     const float *mixing = probs;
     if (keep) {
         float *dropped = saved + prob_count;
-        multiply(dropped, probs, keep, prob_count);
+        multiply(dropped, probs, keep, 1.0f, prob_count);
         mixing = dropped;
     }
     return mird_matmul4(ctx, mixing, probs_v, v, heads, context, heads, 1.0f, 0);
@@ -114,7 +115,10 @@ mird_status mird_attention_backward(mird_dnnl *ctx, mird_attention_shape s, cons
 
     mird_scratch *scratch = mird_dnnl_scratch(ctx);
     mird_scratch_mark mark = mird_scratch_get_mark(scratch);
-    /* One transient turns from dP' into dP into dS in place. */
+    /* One transient turns from dP' into dP into dS in place.  The softmax
+     * backward is linear in its incoming gradient, so the 1 / sqrt(head_dim)
+     * of dQ and dK is applied once here (with the dropout multiplier when
+     * there is one) rather than by both products. */
     float *dscores = mird_scratch_alloc(scratch, (size_t)prob_count * sizeof *dscores);
     mird_status st = MIRD_OK;
     if (!dscores)
@@ -122,17 +126,17 @@ mird_status mird_attention_backward(mird_dnnl *ctx, mird_attention_shape s, cons
                        "attention backward: cannot allocate %lld floats", (long long)prob_count);
     if (st == MIRD_OK)
         st = mird_matmul4(ctx, dcontext, heads, v, mird_matmul_transposed4(heads), dscores,
-                          probs_v, 1.0f, 0);
+                          probs_v, keep ? 1.0f : scale, 0);
     if (st == MIRD_OK && keep)
-        multiply(dscores, dscores, keep, prob_count);
+        multiply(dscores, dscores, keep, scale, prob_count);
     if (st == MIRD_OK)
         st = mird_softmax_backward_into(ctx, probs, dscores, dscores, s.batch * s.heads * s.tokens,
                                         s.tokens);
     if (st == MIRD_OK && dq)
-        st = mird_matmul4(ctx, dscores, probs_v, k, heads, dq, heads, scale, 1);
+        st = mird_matmul4(ctx, dscores, probs_v, k, heads, dq, heads, 1.0f, 1);
     if (st == MIRD_OK && dk)
         st = mird_matmul4(ctx, dscores, mird_matmul_transposed4(probs_v), q, heads, dk, heads,
-                          scale, 1);
+                          1.0f, 1);
     mird_scratch_reset_to(scratch, mark);
     return st;
 }

@@ -65,34 +65,39 @@ static mird_status run_forward(mird_dnnl *ctx, const float *x, float *y, int64_t
 /* Masked columns become -inf so the normalisation runs over the valid ones
  * alone.  A row with nothing valid gets a finite stand-in instead (all -inf
  * would make the softmax compute inf - inf) and is cleared afterwards. */
-static void mask_input(const float *x, float *y, int64_t rows, int64_t group_rows,
+static void mask_input(const float *x, float *y, int64_t groups, int64_t group_rows,
                        int64_t cols, const int32_t *valid)
 {
-#pragma omp parallel for schedule(static) if (rows * cols >= PARALLEL_MIN_ELEMENTS)
-    for (int64_t r = 0; r < rows; r++) {
-        int64_t n = valid[r / group_rows];
-        const float *src = x + r * cols;
-        float *dst = y + r * cols;
-        if (n == 0) {
-            memset(dst, 0, (size_t)cols * sizeof *dst);
-            continue;
+#pragma omp parallel for schedule(static) if (groups * group_rows * cols >= PARALLEL_MIN_ELEMENTS)
+    for (int64_t g = 0; g < groups; g++) {
+        int64_t n = valid[g];
+        for (int64_t r = g * group_rows; r < (g + 1) * group_rows; r++) {
+            const float *src = x + r * cols;
+            float *dst = y + r * cols;
+            if (n == 0) {
+                memset(dst, 0, (size_t)cols * sizeof *dst);
+                continue;
+            }
+            if (dst != src)
+                memcpy(dst, src, (size_t)n * sizeof *dst);
+#pragma omp simd
+            for (int64_t j = n; j < cols; j++)
+                dst[j] = -INFINITY;
         }
-        if (dst != src)
-            memcpy(dst, src, (size_t)n * sizeof *dst);
-        for (int64_t j = n; j < cols; j++)
-            dst[j] = -INFINITY;
     }
 }
 
 /* Makes the masked probabilities exactly zero whatever oneDNN's exp returns
  * for -inf, and clears the rows with nothing valid. */
-static void clear_masked(float *y, int64_t rows, int64_t group_rows, int64_t cols,
+static void clear_masked(float *y, int64_t groups, int64_t group_rows, int64_t cols,
                          const int32_t *valid)
 {
-#pragma omp parallel for schedule(static) if (rows * cols >= PARALLEL_MIN_ELEMENTS)
-    for (int64_t r = 0; r < rows; r++) {
-        int64_t n = valid[r / group_rows];
-        if (n < cols)
+#pragma omp parallel for schedule(static) if (groups * group_rows * cols >= PARALLEL_MIN_ELEMENTS)
+    for (int64_t g = 0; g < groups; g++) {
+        int64_t n = valid[g];
+        if (n == cols)
+            continue;
+        for (int64_t r = g * group_rows; r < (g + 1) * group_rows; r++)
             memset(y + r * cols + n, 0, (size_t)(cols - n) * sizeof *y);
     }
 }
@@ -120,9 +125,9 @@ mird_status mird_softmax_forward_grouped(mird_dnnl *ctx, const float *x, float *
         return MIRD_OK;
     if (!any_masked)
         return run_forward(ctx, x, y, rows, cols);
-    mask_input(x, y, rows, group_rows, cols, valid);
+    mask_input(x, y, groups, group_rows, cols, valid);
     MIRD_TRY(run_forward(ctx, y, y, rows, cols));
-    clear_masked(y, rows, group_rows, cols, valid);
+    clear_masked(y, groups, group_rows, cols, valid);
     return MIRD_OK;
 }
 

@@ -144,6 +144,16 @@ static void check_forward(int dropout)
     run_forward(&c);
     tu_assert_close("context", c.context, context, n, 1e-6, 1e-5);
     tu_assert_close("probabilities", c.saved, probs, np, 1e-7, 1e-5);
+    if (!dropout) {
+        /* No lengths is every key valid. */
+        const int32_t full[4] = {5, 5, 5, 5};
+        ref_attention(SMALL, c.q, c.k, c.v, full, NULL, probs, context);
+        TU_OK(c.ctx, mird_attention_forward(c.ctx, SMALL, c.q, c.k, c.v, NULL, NULL, c.context,
+                                            c.saved));
+        tu_assert_close("unmasked context", c.context, context, n, 1e-6, 1e-5);
+        ref_attention(SMALL, c.q, c.k, c.v, c.lengths, NULL, probs, context);
+        run_forward(&c);
+    }
     if (dropout)
         for (size_t i = 0; i < np; i++)
             ck_assert_float_eq(c.saved[np + i], c.saved[i] * c.keep[i]);
@@ -186,13 +196,22 @@ static void check_gradients(int dropout)
     gc_check("attention k", c.k, n, c.dk, attention_loss, &c, NULL);
     gc_check("attention v", c.v, n, c.dv, attention_loss, &c, NULL);
 
-    /* The empty sample's keys and values get exactly nothing. */
-    int64_t per_sample = SMALL.tokens * SMALL.heads * SMALL.head_dim;
-    for (int64_t i = 3 * per_sample; i < 4 * per_sample; i++) {
-        ck_assert_float_eq(c.dq[i], 0.0f);
-        ck_assert_float_eq(c.dk[i], 0.0f);
-        ck_assert_float_eq(c.dv[i], 0.0f);
-    }
+    /* Masked keys and values get exactly nothing, nor does any query of
+     * the empty sample; padded queries of the others do get gradients. */
+    int64_t H = SMALL.heads * SMALL.head_dim;
+    for (int64_t b = 0; b < SMALL.batch; b++)
+        for (int64_t t = 0; t < SMALL.tokens; t++)
+            for (int64_t d = 0; d < H; d++) {
+                size_t i = (size_t)((b * SMALL.tokens + t) * H + d);
+                if (t >= SMALL_LENGTHS[b]) {
+                    ck_assert_msg(c.dk[i] == 0.0f && c.dv[i] == 0.0f,
+                                  "masked key %lld of sample %lld has a gradient",
+                                  (long long)t, (long long)b);
+                }
+                if (SMALL_LENGTHS[b] == 0)
+                    ck_assert_float_eq(c.dq[i], 0.0f);
+            }
+    ck_assert_float_ne(c.dq[(1 * SMALL.tokens + 4) * H], 0.0f);
     free_case(&c);
 }
 
