@@ -15,27 +15,56 @@ mird_matmul_view mird_matmul_transposed(mird_matmul_view v)
     return t;
 }
 
+mird_matmul_view4 mird_matmul_dense4(int64_t batch, int64_t group, int64_t rows, int64_t cols)
+{
+    mird_matmul_view4 v = {{batch, group, rows, cols},
+                           {group * rows * cols, rows * cols, cols, 1}};
+    return v;
+}
+
+mird_matmul_view4 mird_matmul_transposed4(mird_matmul_view4 v)
+{
+    mird_matmul_view4 t = {{v.dims[0], v.dims[1], v.dims[3], v.dims[2]},
+                           {v.strides[0], v.strides[1], v.strides[3], v.strides[2]}};
+    return t;
+}
+
+/* A 3-d view is the 4-d one with a leading group of 1; `ndims` keeps the
+ * descriptor (and so the primitive oneDNN picks) as the caller shaped it. */
+static mird_matmul_view4 view4_of(mird_matmul_view v)
+{
+    mird_matmul_view4 w = {{1, v.dims[0], v.dims[1], v.dims[2]},
+                           {0, v.strides[0], v.strides[1], v.strides[2]}};
+    return w;
+}
+
 typedef struct matmul_params {
-    mird_matmul_view a, b, c;
+    int ndims; /* 3 or 4: the trailing ndims entries of each view are used */
+    mird_matmul_view4 a, b, c;
     float alpha;
     int accumulate;
-    int with_bias; /* bias [1, 1, cols] dense, added before the scale */
+    int with_bias; /* bias [1, .., 1, cols] dense, added before the scale */
 } matmul_params;
+
+static dnnl_status_t md_of_view(mird_md *md, int ndims, const mird_matmul_view4 *v)
+{
+    return mird_md_init(md, ndims, v->dims + 4 - ndims, v->strides + 4 - ndims);
+}
 
 static dnnl_status_t build_matmul(dnnl_primitive_desc_t *pd, dnnl_engine_t engine,
                                   dnnl_primitive_attr_t attr, const void *raw)
 {
     const matmul_params *p = raw;
     mird_md a, b, c, bias;
-    int64_t bias_dims[3] = {1, 1, p->c.dims[2]};
-    dnnl_status_t st = mird_md_init(&a, 3, p->a.dims, p->a.strides);
+    int64_t bias_dims[4] = {1, 1, 1, p->c.dims[3]};
+    dnnl_status_t st = md_of_view(&a, p->ndims, &p->a);
     if (st == dnnl_success)
-        st = mird_md_init(&b, 3, p->b.dims, p->b.strides);
+        st = md_of_view(&b, p->ndims, &p->b);
     if (st == dnnl_success)
-        st = mird_md_init(&c, 3, p->c.dims, p->c.strides);
+        st = md_of_view(&c, p->ndims, &p->c);
     mird_md_init_zero(&bias);
     if (st == dnnl_success && p->with_bias)
-        st = mird_md_init(&bias, 3, bias_dims, NULL);
+        st = mird_md_init(&bias, p->ndims, bias_dims + 4 - p->ndims, NULL);
     /* oneDNN applies post-ops in order: scale the product, then add dst. */
     mird_post_op ops[2];
     int op_count = 0;
@@ -54,9 +83,9 @@ static dnnl_status_t build_matmul(dnnl_primitive_desc_t *pd, dnnl_engine_t engin
     return st;
 }
 
-static void key_add_view(mird_prim_key *key, const mird_matmul_view *v)
+static void key_add_view(mird_prim_key *key, int ndims, const mird_matmul_view4 *v)
 {
-    for (int i = 0; i < 3; i++) {
+    for (int i = 4 - ndims; i < 4; i++) {
         mird_prim_key_add(key, v->dims[i]);
         mird_prim_key_add(key, v->strides[i]);
     }
@@ -71,9 +100,10 @@ static mird_status run_matmul(mird_dnnl *ctx, const matmul_params *p, const floa
         int32_t i;
     } alpha_bits = {p->alpha};
     mird_prim_key_init(&key, MIRD_PRIM_MATMUL);
-    key_add_view(&key, &p->a);
-    key_add_view(&key, &p->b);
-    key_add_view(&key, &p->c);
+    mird_prim_key_add(&key, p->ndims);
+    key_add_view(&key, p->ndims, &p->a);
+    key_add_view(&key, p->ndims, &p->b);
+    key_add_view(&key, p->ndims, &p->c);
     mird_prim_key_add(&key, alpha_bits.i);
     mird_prim_key_add(&key, p->accumulate * 2 + p->with_bias);
     mird_prim *prim;
@@ -85,23 +115,40 @@ static mird_status run_matmul(mird_dnnl *ctx, const matmul_params *p, const floa
     return mird_dnnl_execute(ctx, prim, p->with_bias ? 4 : 3, args);
 }
 
+static mird_status matmul_any(mird_dnnl *ctx, int ndims, const float *A, mird_matmul_view4 a,
+                              const float *B, mird_matmul_view4 b, float *C,
+                              mird_matmul_view4 c, float alpha, int accumulate)
+{
+    if (c.dims[0] * c.dims[1] * c.dims[2] * c.dims[3] == 0)
+        return MIRD_OK;
+    if (a.dims[3] == 0) {
+        /* An empty inner dimension: the product is zero. */
+        if (!accumulate)
+            for (int64_t i = 0; i < c.dims[0]; i++)
+                for (int64_t g = 0; g < c.dims[1]; g++)
+                    for (int64_t r = 0; r < c.dims[2]; r++)
+                        for (int64_t k = 0; k < c.dims[3]; k++)
+                            C[i * c.strides[0] + g * c.strides[1] + r * c.strides[2]
+                              + k * c.strides[3]] = 0.0f;
+        return MIRD_OK;
+    }
+    matmul_params p = {ndims, a, b, c, alpha, accumulate != 0, 0};
+    return run_matmul(ctx, &p, A, B, NULL, C);
+}
+
 mird_status mird_matmul(mird_dnnl *ctx, const float *A, mird_matmul_view a,
                         const float *B, mird_matmul_view b, float *C, mird_matmul_view c,
                         float alpha, int accumulate)
 {
-    if (c.dims[0] * c.dims[1] * c.dims[2] == 0)
-        return MIRD_OK;
-    if (a.dims[2] == 0) {
-        /* An empty inner dimension: the product is zero. */
-        if (!accumulate)
-            for (int64_t i = 0; i < c.dims[0]; i++)
-                for (int64_t r = 0; r < c.dims[1]; r++)
-                    for (int64_t k = 0; k < c.dims[2]; k++)
-                        C[i * c.strides[0] + r * c.strides[1] + k * c.strides[2]] = 0.0f;
-        return MIRD_OK;
-    }
-    matmul_params p = {a, b, c, alpha, accumulate != 0, 0};
-    return run_matmul(ctx, &p, A, B, NULL, C);
+    return matmul_any(ctx, 3, A, view4_of(a), B, view4_of(b), C, view4_of(c), alpha,
+                      accumulate);
+}
+
+mird_status mird_matmul4(mird_dnnl *ctx, const float *A, mird_matmul_view4 a,
+                         const float *B, mird_matmul_view4 b, float *C, mird_matmul_view4 c,
+                         float alpha, int accumulate)
+{
+    return matmul_any(ctx, 4, A, a, B, b, C, c, alpha, accumulate);
 }
 
 mird_status mird_linear_forward(mird_dnnl *ctx, const float *x, const float *W,
@@ -116,9 +163,13 @@ mird_status mird_linear_forward(mird_dnnl *ctx, const float *x, const float *W,
                 y[r * out + o] = b ? b[o] : 0.0f;
         return MIRD_OK;
     }
-    matmul_params p = {mird_matmul_dense(1, rows, in),
-                       mird_matmul_transposed(mird_matmul_dense(1, out, in)),
-                       mird_matmul_dense(1, rows, out), 1.0f, 0, b != NULL};
+    matmul_params p = {3,
+                       view4_of(mird_matmul_dense(1, rows, in)),
+                       view4_of(mird_matmul_transposed(mird_matmul_dense(1, out, in))),
+                       view4_of(mird_matmul_dense(1, rows, out)),
+                       1.0f,
+                       0,
+                       b != NULL};
     return run_matmul(ctx, &p, x, W, b, y);
 }
 

@@ -43,4 +43,20 @@ mird_status mird_matmul(mird_dnnl *ctx, const float *A, mird_matmul_view a,
                         const float *B, mird_matmul_view b, float *C, mird_matmul_view c,
                         float alpha, int accumulate);
 
+/* The same with two batch dimensions, [batch, group, rows, cols], for
+ * operands whose batch is not one stride apart: attention's heads inside
+ * [samples, tokens, heads * width] sit `width` apart within a sample and
+ * tokens * heads * width apart across samples. */
+typedef struct mird_matmul_view4 {
+    int64_t dims[4];    /* batch, group, rows, cols */
+    int64_t strides[4]; /* in elements; a stride of 0 broadcasts */
+} mird_matmul_view4;
+
+mird_matmul_view4 mird_matmul_dense4(int64_t batch, int64_t group, int64_t rows, int64_t cols);
+mird_matmul_view4 mird_matmul_transposed4(mird_matmul_view4 v);
+
+mird_status mird_matmul4(mird_dnnl *ctx, const float *A, mird_matmul_view4 a,
+                         const float *B, mird_matmul_view4 b, float *C, mird_matmul_view4 c,
+                         float alpha, int accumulate);
+
 #endif
