@@ -215,7 +215,7 @@ MIRD_API mird_status mird_set_log_callback(mird_log_fn callback,
  * text_length (TEXT_LENGTH)    int      1..4096   padded T_l        50
  * text_dim (TEXT_DIM)          int      1..65536  d_l (features)    768
  * vocab_size (VOCAB_SIZE)      int      1..1000000 (tokens)         30522
- * max_positions                int      1..4096   >= text_length    512
+ * max_positions                int      1..4096   >= text_length    50
  * audio_length, audio_dim      int      1..100000, 1..65536         375, 5
  * vision_length, vision_dim    int      1..100000, 1..65536         500, 20
  * hidden (HIDDEN)              int      1..8192   H                 128
@@ -226,7 +226,7 @@ MIRD_API mird_status mird_set_log_callback(mird_log_fn callback,
  * regressor_dim                int      1..4096   r                 64
  * club_hidden                  int      2..4096, even               32
  * language_encoder             choice   transformer, lstm           transformer
- * lstm_embedding_dim           int      1..4096 (lstm + tokens)     64
+ * lstm_embedding_dim           int      1..4096 (lstm + tokens)     128
  * constraint                   choice   mim, oc, none               mim
  * oc_detach_norm               int      0..1                        0
  * total                        choice   log, weighted               log
@@ -324,7 +324,7 @@ MIRD_API void mird_config_destroy(mird_config *cfg);
 /* Resets every setting to its default, then applies a preset of MODEL.md
  * section 8: "tiny" (tests), "mosi", "mosei" (MMSA unaligned features, a
  * small transformer trained from scratch), "bert-base" (tokens, 768/12/12,
- * learning rate 1e-5, MOSI's audio and visual shapes).
+ * 512 positions, learning rate 1e-5, MOSI's audio and visual shapes).
  * Errors: MIRD_ERR_INVALID_ARGUMENT for an unknown name (cfg unchanged). */
 MIRD_API mird_status mird_config_preset(mird_config *cfg, const char *preset);
 

@@ -23,7 +23,7 @@ static const mird_setting_info settings[MIRD_PARAM_COUNT_] = {
     INT_SETTING(MIRD_PARAM_TEXT_LENGTH, "text_length", 1, 4096, 50, "padded text length T_l"),
     INT_SETTING(MIRD_PARAM_TEXT_DIM, "text_dim", 1, 65536, 768, "text feature width d_l"),
     INT_SETTING(MIRD_PARAM_VOCAB_SIZE, "vocab_size", 1, 1000000, 30522, "token vocabulary"),
-    INT_SETTING(MIRD_PARAM_MAX_POSITIONS, "max_positions", 1, 4096, 512, "position table rows"),
+    INT_SETTING(MIRD_PARAM_MAX_POSITIONS, "max_positions", 1, 4096, 50, "position table rows"),
     INT_SETTING(MIRD_PARAM_AUDIO_LENGTH, "audio_length", 1, 100000, 375, "padded audio length T_a"),
     INT_SETTING(MIRD_PARAM_AUDIO_DIM, "audio_dim", 1, 65536, 5, "audio feature width d_a"),
     INT_SETTING(MIRD_PARAM_VISION_LENGTH, "vision_length", 1, 100000, 500, "padded visual length T_v"),
@@ -37,7 +37,7 @@ static const mird_setting_info settings[MIRD_PARAM_COUNT_] = {
     INT_SETTING(MIRD_PARAM_CLUB_HIDDEN, "club_hidden", 2, 4096, 32, "CLUB estimator hidden width"),
     CHOICE_SETTING(MIRD_PARAM_LANGUAGE_ENCODER, "language_encoder", language_encoders, 0,
                    "language-specific encoder"),
-    INT_SETTING(MIRD_PARAM_LSTM_EMBEDDING_DIM, "lstm_embedding_dim", 1, 4096, 64,
+    INT_SETTING(MIRD_PARAM_LSTM_EMBEDDING_DIM, "lstm_embedding_dim", 1, 4096, 128,
                 "token embedding width of the lstm language encoder"),
     CHOICE_SETTING(MIRD_PARAM_CONSTRAINT, "constraint", constraints, 0, "disentanglement term"),
     INT_SETTING(MIRD_PARAM_OC_DETACH_NORM, "oc_detach_norm", 0, 1, 0,
@@ -173,6 +173,7 @@ static const preset_value preset_mosei[] = {
     {MIRD_PARAM_VISION_LENGTH, 500}, {MIRD_PARAM_VISION_DIM, 35}};
 static const preset_value preset_bert_base[] = {
     {MIRD_PARAM_TEXT_MODE, MIRD_TEXT_TOKENS}, {MIRD_PARAM_HIDDEN, 768},
+    {MIRD_PARAM_MAX_POSITIONS, 512}, {MIRD_PARAM_LSTM_EMBEDDING_DIM, 300},
     {MIRD_PARAM_LAYERS, 12}, {MIRD_PARAM_HEADS, 12}, {MIRD_PARAM_FFN_DIM, 3072},
     {MIRD_PARAM_LEARNING_RATE, 1e-5}};
 
