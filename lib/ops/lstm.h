@@ -8,12 +8,15 @@
  *   g = tanh(W_ig x + b_ig + W_hg h + b_hg)
  *   c' = f * c + i * g,   h' = o * tanh(c')
  *
- * Training: the forward writes a oneDNN workspace that the backward reads;
- * its size comes from the *_workspace_bytes queries so the caller can place
- * it in its activation arena.  A NULL workspace runs the forward in inference
- * mode.  The backward also needs the forward's inputs, weights and output
- * (h_all) unchanged.  Backward follows lib/ops/linear.h: it adds into every
- * gradient it is given and skips NULL ones. */
+ * Training: the forward writes a workspace that the backward reads; its size
+ * comes from the *_workspace_bytes queries (0 for an empty batch or no steps)
+ * so the caller can place it, 64-byte aligned, in its activation arena.  A
+ * NULL workspace runs the forward in inference mode.  Primitives and the
+ * weight reorders are cached per shape; transient buffers come from the
+ * context's scratch.  The backward also needs the forward's inputs, weights
+ * and output (h_all) unchanged.  It follows lib/ops/linear.h: it adds into
+ * every gradient it is given and skips NULL ones (with none it does nothing
+ * and needs no workspace). */
 #ifndef MIRD_OPS_LSTM_H
 #define MIRD_OPS_LSTM_H
 
@@ -50,7 +53,8 @@ mird_status mird_lstm_backward(mird_dnnl *ctx, mird_lstm_shape shape, const floa
                                const mird_lstm_grads *grads);
 
 /* The last valid step: out[b] = h_all[b, lengths[b] - 1], zeros when
- * lengths[b] == 0.  Lengths must lie in 0..steps (MIRD_ERR_SHAPE otherwise). */
+ * lengths[b] == 0.  A negative length is MIRD_ERR_INVALID_ARGUMENT, one beyond
+ * steps MIRD_ERR_SHAPE, each with a message naming the sample. */
 mird_status mird_lstm_last_valid_forward(mird_dnnl *ctx, const float *h_all,
                                          const int32_t *lengths, float *out, int64_t batch,
                                          int64_t steps, int64_t hidden);
@@ -61,9 +65,12 @@ mird_status mird_lstm_last_valid_backward(mird_dnnl *ctx, const int32_t *lengths
                                           int64_t steps, int64_t hidden);
 
 /* Decoder form, an LSTM(D->D) fed its own output: x_0 = u [B, D] and
- * x_t = h_{t-1}, for `steps` steps; h_all [B, steps, D].  It runs as one
+ * x_t = h_{t-1}, for `steps` steps; h_all [B, steps, D].  This equals a
  * standard LSTM over [u, 0, 0, ...] with input weights W_ih and recurrent
- * weights W_ih + W_hh. */
+ * weights W_ih + W_hh (MODEL.md 2.4).  It runs as two oneDNN LSTMs, so that
+ * no work goes into the zero inputs: step 0 on u, then steps 1.. from that
+ * state with a one-wide zero input.  The workspace also keeps the state
+ * passed between them. */
 mird_status mird_lstm_decoder_workspace_bytes(mird_dnnl *ctx, int64_t batch, int64_t steps,
                                               int64_t dim, size_t *bytes);
 

@@ -260,6 +260,7 @@ START_TEST(test_decoder_forward_matches_reference)
     check_forward(1, 3, 5, 3, 3);
     check_forward(1, 6, 9, 16, 16);
     check_forward(1, 2, 7, 64, 64);
+    check_forward(1, 4, 1, 5, 5); /* step 0 alone */
 }
 END_TEST
 
@@ -328,6 +329,15 @@ START_TEST(test_decoder_gradients)
     lstm_case c;
     case_init(&c, 1, 3, 5, 3, 3, NULL);
     check_gradients(&c);
+    case_free(&c);
+    /* One step: no recurrence, so W_hh gets exactly nothing. */
+    case_init(&c, 1, 2, 1, 3, 3, NULL);
+    check_gradients(&c);
+    lstm_gradients g = gradients_alloc(&c);
+    case_backward(&c, &g);
+    for (int i = 0; i < 4 * 3 * 3; i++)
+        ck_assert_float_eq(g.W_hh[i], 0.0f);
+    gradients_free(&g);
     case_free(&c);
 }
 END_TEST
@@ -409,6 +419,8 @@ START_TEST(test_bad_lengths_and_sizes_rejected)
                  MIRD_ERR_INVALID_ARGUMENT, "lengths[0] = -1 is negative");
     assert_error(ctx, mird_lstm_last_valid_forward(ctx, h_all, negative, out, -2, 3, 2),
                  MIRD_ERR_INVALID_ARGUMENT, "batch = -2");
+    assert_error(ctx, mird_lstm_last_valid_backward(ctx, too_long, out, dh_all, 2, 3, -1),
+                 MIRD_ERR_INVALID_ARGUMENT, "hidden size = -1");
 
     float W[4 * 2 * 2] = {0};
     mird_lstm_weights w = {W, W, NULL, NULL};
