@@ -426,6 +426,104 @@ MIRD_API mird_status mird_batch_set_labels(mird_batch *batch, const float *label
 /* The message of the last failing call on this batch, or "". */
 MIRD_API const char *mird_batch_error_message(const mird_batch *batch);
 
+/* ------------------------------------------------------------------------ */
+/* Models, optimizers, training steps and inference                          */
+/* ------------------------------------------------------------------------ */
+
+/* A model holds MIRD's parameters (model and CLUB estimators, named as in
+ * MODEL.md section 9), its oneDNN primitives and the workspaces of a pass.
+ * It keeps its own copy of the configuration.  Parameters are initialised
+ * from the configuration's seed as MODEL.md section 5 says.
+ * Errors: MIRD_ERR_NULL_ARGUMENT, MIRD_ERR_INVALID_ARGUMENT (settings that
+ * contradict each other, named in the message), MIRD_ERR_OUT_OF_MEMORY,
+ * MIRD_ERR_BACKEND. */
+MIRD_API mird_status mird_model_create(const mird_config *cfg, mird_model **out);
+
+/* Frees the model; NULL is ignored.  Destroy its optimizers first. */
+MIRD_API void mird_model_destroy(mird_model *model);
+
+/* The message of the last failing call on this model, or "". */
+MIRD_API const char *mird_model_error_message(const mird_model *model);
+
+/* A copy of the model's configuration, owned by the caller. */
+MIRD_API mird_status mird_model_get_config(const mird_model *model, mird_config **out);
+
+/* Learnable values in the model (estimators included), or 0 for NULL. */
+MIRD_API int64_t mird_model_parameter_count(const mird_model *model);
+
+/* An optimizer bound to one model: AdamW for the model's parameters and
+ * Adam for the estimators (MODEL.md section 4), with the configuration's
+ * learning rates, weight decay, schedule and clipping.  The linear schedule
+ * needs the run's length: set it with mird_optimizer_set_total_steps (until
+ * then the schedule is constant).
+ * Errors: MIRD_ERR_NULL_ARGUMENT, MIRD_ERR_OUT_OF_MEMORY. */
+MIRD_API mird_status mird_optimizer_create(mird_model *model, mird_optimizer **out);
+
+/* Frees the optimizer; NULL is ignored. */
+MIRD_API void mird_optimizer_destroy(mird_optimizer *opt);
+
+/* The number of mird_step calls the schedule spans (>= 1).
+ * Errors: MIRD_ERR_NULL_ARGUMENT, MIRD_ERR_INVALID_ARGUMENT. */
+MIRD_API mird_status mird_optimizer_set_total_steps(mird_optimizer *opt, int64_t total_steps);
+
+/* Completed mird_step calls with this optimizer. */
+MIRD_API int64_t mird_optimizer_step_count(const mird_optimizer *opt);
+
+/* What one training step reports (values pinned; new ones only appended).
+ * A term that does not apply to the step is NaN: the task loss of a batch
+ * without labeled samples, a reconstruction term no sample counts in, the
+ * input MI terms without input_mi. */
+typedef enum mird_term {
+    MIRD_TERM_TOTAL = 0,      /* the loss the model was updated on */
+    MIRD_TERM_TASK = 1,       /* MSE over the labeled samples */
+    MIRD_TERM_REC_L = 2,      /* reconstruction terms (MODEL.md 2.4, 3) */
+    MIRD_TERM_REC_A = 3,
+    MIRD_TERM_REC_V = 4,
+    MIRD_TERM_CONSTRAINT = 5, /* before lambda: MI sum (mim), OC sum (oc), 0 (none) */
+    MIRD_TERM_ESTIMATOR = 6,  /* learning loss of the last estimator step */
+    MIRD_TERM_MI_L_A = 7,     /* the CLUB estimates of the model step */
+    MIRD_TERM_MI_L_V = 8,
+    MIRD_TERM_MI_A_V = 9,
+    MIRD_TERM_MI_S_L = 10,
+    MIRD_TERM_MI_S_A = 11,
+    MIRD_TERM_MI_S_V = 12,
+    MIRD_TERM_MI_S_XA = 13,
+    MIRD_TERM_MI_S_XV = 14,
+    MIRD_TERM_GRAD_NORM = 15, /* model gradient norm before clipping */
+    MIRD_TERM_LEARNING_RATE = 16 /* the model learning rate this step used */
+} mird_term;
+
+/* How many terms this version reports (MIRD_TERM_LEARNING_RATE + 1). */
+#define MIRD_TERM_COUNT 17
+
+/* "total", "task", "rec_l", ..., "mi_s_xv", "grad_norm", "learning_rate";
+ * NULL for an unknown term. */
+MIRD_API const char *mird_term_name(mird_term term);
+
+/* One training step on the batch (MODEL.md section 4): a training-mode
+ * forward, the total loss, its backward, optional clipping and an AdamW
+ * update of the model, then estimator_steps Adam updates of the CLUB
+ * estimators.  `terms` (may be NULL) receives min(n_terms, MIRD_TERM_COUNT)
+ * values indexed by mird_term.  The batch needs text, audio, vision and
+ * labels set (labels may mark every sample unlabeled).
+ * On any error the model and the optimizer are left bit-for-bit as they
+ * were, and `terms` is untouched.
+ * Errors: MIRD_ERR_NULL_ARGUMENT, MIRD_ERR_INVALID_ARGUMENT (an optimizer
+ * of another model), MIRD_ERR_SHAPE (a batch made for other shapes),
+ * MIRD_ERR_STATE (a batch field not set), MIRD_ERR_NONFINITE (the loss or
+ * a gradient is not finite), MIRD_ERR_OUT_OF_MEMORY, MIRD_ERR_BACKEND. */
+MIRD_API mird_status mird_step(mird_model *model, mird_optimizer *opt, const mird_batch *batch,
+                               double *terms, size_t n_terms);
+
+/* Predictions for every sample of the batch in inference mode (no dropout):
+ * predictions [B]; codes, if not NULL, [B, 4, latent_dim] holding z^S, z^L,
+ * z^A, z^V per sample.  Needs text, audio and vision; labels are ignored.
+ * The model's parameters are not changed.
+ * Errors: MIRD_ERR_NULL_ARGUMENT, MIRD_ERR_SHAPE, MIRD_ERR_STATE,
+ * MIRD_ERR_OUT_OF_MEMORY, MIRD_ERR_BACKEND. */
+MIRD_API mird_status mird_infer(mird_model *model, const mird_batch *batch, float *predictions,
+                                float *codes);
+
 #ifdef __cplusplus
 }
 #endif
