@@ -29,7 +29,11 @@ mird_batch_shape mird_batch_shape_of(const mird_config *cfg)
 
 int mird_batch_shape_equal(const mird_batch_shape *a, const mird_batch_shape *b)
 {
-    return memcmp(a, b, sizeof *a) == 0;
+    /* Field by field: the struct has padding, which memcmp would compare. */
+    return a->text_mode == b->text_mode && a->text_length == b->text_length
+           && a->text_dim == b->text_dim && a->vocab_size == b->vocab_size
+           && a->audio_length == b->audio_length && a->audio_dim == b->audio_dim
+           && a->vision_length == b->vision_length && a->vision_dim == b->vision_dim;
 }
 
 void mird_batch_shape_difference(const mird_batch_shape *batch, const mird_batch_shape *model,
