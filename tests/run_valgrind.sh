@@ -11,7 +11,7 @@ for test in "$build"/tests/test_*; do
   name=$(basename "$test")
   log=$(mktemp)
   start=$SECONDS
-  if CK_FORK=no OMP_NUM_THREADS=2 valgrind --error-exitcode=99 --leak-check=full \
+  if CK_FORK=no OMP_NUM_THREADS=1 OMP_WAIT_POLICY=passive valgrind --error-exitcode=99 --leak-check=full \
        --errors-for-leak-kinds=definite --show-leak-kinds=definite --quiet \
        "$test" >"$log" 2>&1; then
     echo "valgrind: $name passed ($((SECONDS - start)) s)"

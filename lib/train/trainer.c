@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/fault.h"
 #include "train/optimizer.h"
 
 mird_status mird_optimizer_init(mird_optimizer *opt, mird_model *model)
@@ -98,6 +99,9 @@ static mird_status estimator_steps(mird_model *model, mird_optimizer *opt, const
         mird_status st = mird_estimators_forward(&model->estimators, &pass, &in, &a->estimators,
                                                  &results);
         mird_params_zero_grads(&model->params, MIRD_GROUP_ESTIMATOR);
+        if (st == MIRD_OK && mird_fault_hit())
+            return mird_fail(&model->err, MIRD_ERR_INTERNAL,
+                             "injected fault at estimator step %lld", k + 1);
         if (st == MIRD_OK)
             st = mird_estimators_backward_learning(&model->estimators, &pass, &in,
                                                    &a->estimators, 1.0);

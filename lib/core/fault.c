@@ -1,0 +1,3 @@
+#include "core/fault.h"
+
+int mird_fault_countdown;
