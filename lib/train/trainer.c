@@ -148,12 +148,17 @@ mird_status mird_train_step(mird_model *model, mird_optimizer *opt, const mird_b
     mird_losses losses;
     MIRD_TRY(mird_model_forward(model, batch, pass_id, &losses));
     if (!isfinite(losses.total))
-        return mird_fail(&model->err, MIRD_ERR_NONFINITE, "the total loss is %g", losses.total);
+        return mird_fail(&model->err, MIRD_ERR_NONFINITE,
+                         "the total loss is not finite (%g): task %g, rec %g %g %g, "
+                         "constraint %g; check the inputs' scale",
+                         losses.total, losses.task, losses.rec[0], losses.rec[1], losses.rec[2],
+                         losses.constraint);
     mird_params_zero_grads(&model->params, MIRD_GROUP_MODEL);
     MIRD_TRY(mird_model_backward(model, batch, pass_id, &losses));
     double norm = mird_grad_norm(&model->params, MIRD_GROUP_MODEL);
     if (!isfinite(norm))
-        return mird_fail(&model->err, MIRD_ERR_NONFINITE, "the gradient norm is %g", norm);
+        return mird_fail(&model->err, MIRD_ERR_NONFINITE, "the gradient norm is not finite (%g)",
+                         norm);
 
     /* Nothing has changed yet; from here on a failure rolls back. */
     step_snapshot snapshot = take_snapshot(model, opt);
