@@ -165,6 +165,18 @@ mird_scratch *mird_dnnl_scratch(mird_dnnl *ctx)
     return &ctx->scratch;
 }
 
+void *mird_dnnl_scratch_alloc(mird_dnnl *ctx, const char *op, int64_t count, size_t size)
+{
+    size_t bytes = 0;
+    void *ptr = NULL;
+    if (count >= 0 && mird_size_mul((size_t)(count > 0 ? count : 1), size, &bytes))
+        ptr = mird_scratch_alloc(&ctx->scratch, bytes);
+    if (!ptr)
+        mird_fail(&ctx->err, MIRD_ERR_OUT_OF_MEMORY, "%s: no memory for %lld values of %zu bytes",
+                  op, (long long)count, size);
+    return ptr;
+}
+
 dnnl_engine_t mird_dnnl_engine(mird_dnnl *ctx)
 {
     return ctx->engine;

@@ -74,6 +74,9 @@ mird_error *mird_dnnl_error(mird_dnnl *ctx);
 /* Transient host buffers for ops: take a mark, allocate, reset to the mark
  * before returning. */
 mird_scratch *mird_dnnl_scratch(mird_dnnl *ctx);
+/* `count` elements of `size` bytes from the context scratch; on failure
+ * NULL, with an out-of-memory message naming `op` in the context's error. */
+void *mird_dnnl_scratch_alloc(mird_dnnl *ctx, const char *op, int64_t count, size_t size);
 dnnl_engine_t mird_dnnl_engine(mird_dnnl *ctx);
 mird_dnnl_stats mird_dnnl_get_stats(const mird_dnnl *ctx);
 /* How many primitives the cache keeps before evicting the least recently

@@ -20,7 +20,8 @@ void mird_decoder_register(mird_decoder *m, mird_param_table *t, const mird_conf
     snprintf(name, sizeof name, "decoder.%s.lstm", mird_sequence_name(kind));
     mird_lstm_params_register(&m->lstm, t, name, width, width);
     snprintf(name, sizeof name, "decoder.%s.out", mird_sequence_name(kind));
-    m->out_weight = mird_linear_params_register(t, name, width, m->out_dim, &m->out_bias);
+    mird_params_add_linear(t, MIRD_GROUP_MODEL, width, m->out_dim, &m->out_weight, &m->out_bias,
+                           "%s", name);
 }
 
 mird_status mird_decoder_plan(const mird_decoder *m, mird_dnnl *ctx, mird_arena *ws,

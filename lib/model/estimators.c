@@ -36,18 +36,6 @@ const char *mird_club_pair_name(mird_club_pair pair)
 
 /* ---- registration and planning ---- */
 
-/* PyTorch's nn.Linear default: U(-1/sqrt(in), 1/sqrt(in)) for weight and bias. */
-static void add_estimator_linear(mird_param_table *t, const char *pair, const char *head,
-                                 int layer, int64_t in, int64_t out, int *weight, int *bias)
-{
-    int64_t wdims[2] = {out, in}, bdims[1] = {out};
-    float bound = 1.0f / sqrtf((float)in);
-    *weight = mird_params_add(t, MIRD_GROUP_ESTIMATOR, MIRD_INIT_UNIFORM, bound, 2, wdims,
-                              "club.%s.%s.%d.weight", pair, head, layer);
-    *bias = mird_params_add(t, MIRD_GROUP_ESTIMATOR, MIRD_INIT_UNIFORM, bound, 1, bdims,
-                            "club.%s.%s.%d.bias", pair, head, layer);
-}
-
 static int64_t y_dim_of(const mird_estimators *est, int y)
 {
     switch (y) {
@@ -78,14 +66,16 @@ void mird_estimators_register(mird_estimators *est, mird_param_table *table,
         for (int layer = 0; layer < 2; layer++) {
             int64_t in = layer == 0 ? net->x_dim : est->half_hidden;
             int64_t out = layer == 0 ? est->half_hidden : net->y_dim;
-            add_estimator_linear(table, name, "mu", 2 * layer, in, out, &net->mu_weight[layer],
-                                 &net->mu_bias[layer]);
+            mird_params_add_linear(table, MIRD_GROUP_ESTIMATOR, in, out, &net->mu_weight[layer],
+                                   &net->mu_bias[layer],
+                                   "club.%s.mu.%d", name, 2 * layer);
         }
         for (int layer = 0; layer < 2; layer++) {
             int64_t in = layer == 0 ? net->x_dim : est->half_hidden;
             int64_t out = layer == 0 ? est->half_hidden : net->y_dim;
-            add_estimator_linear(table, name, "logvar", 2 * layer, in, out,
-                                 &net->logvar_weight[layer], &net->logvar_bias[layer]);
+            mird_params_add_linear(table, MIRD_GROUP_ESTIMATOR, in, out, &net->logvar_weight[layer],
+                                   &net->logvar_bias[layer],
+                                   "club.%s.logvar.%d", name, 2 * layer);
         }
     }
 }

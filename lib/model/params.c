@@ -1,5 +1,6 @@
 #include "model/params.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -57,6 +58,23 @@ int mird_params_add(mird_param_table *table, mird_param_group group, mird_init_k
     /* The released code's rule (transformers' no_decay list, by substring). */
     e->decay = strstr(e->name, "bias") == NULL && strstr(e->name, "LayerNorm") == NULL;
     return table->count++;
+}
+
+void mird_params_add_linear(mird_param_table *table, mird_param_group group, int64_t in,
+                            int64_t out, int *weight_index, int *bias_index,
+                            const char *prefix_fmt, ...)
+{
+    char prefix[MIRD_PARAM_NAME_MAX];
+    va_list args;
+    va_start(args, prefix_fmt);
+    vsnprintf(prefix, sizeof prefix, prefix_fmt, args);
+    va_end(args);
+    int64_t wdims[2] = {out, in}, bdims[1] = {out};
+    float bound = 1.0f / sqrtf((float)in);
+    *weight_index = mird_params_add(table, group, MIRD_INIT_UNIFORM, bound, 2, wdims, "%s.weight",
+                                    prefix);
+    *bias_index = mird_params_add(table, group, MIRD_INIT_UNIFORM, bound, 1, bdims, "%s.bias",
+                                  prefix);
 }
 
 mird_status mird_params_commit(mird_param_table *table, mird_error *err)

@@ -58,6 +58,13 @@ int mird_params_add(mird_param_table *table, mird_param_group group, mird_init_k
                     float init_scale, int ndim, const int64_t *dims, const char *name_fmt, ...)
     MIRD_PRINTF_LIKE(7, 8);
 
+/* Registers `<prefix>.weight` [out, in] and `<prefix>.bias` [out] of an
+ * nn.Linear(in -> out) with PyTorch's default initialisation,
+ * U(-1/sqrt(in), 1/sqrt(in)) for both; `prefix` is printf-style. */
+void mird_params_add_linear(mird_param_table *table, mird_param_group group, int64_t in,
+                            int64_t out, int *weight_index, int *bias_index,
+                            const char *prefix_fmt, ...) MIRD_PRINTF_LIKE(7, 8);
+
 /* Lays out and allocates values and gradients (all zero). */
 mird_status mird_params_commit(mird_param_table *table, mird_error *err);
 

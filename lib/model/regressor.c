@@ -7,25 +7,14 @@
 #include "ops/dropout.h"
 #include "ops/linear.h"
 
-/* PyTorch's nn.Linear default: U(-1/sqrt(in), 1/sqrt(in)) for weight and bias. */
-static int add_linear(mird_param_table *t, const char *prefix, int64_t in, int64_t out,
-                      int *bias_index)
-{
-    int64_t wdims[2] = {out, in}, bdims[1] = {out};
-    float bound = 1.0f / sqrtf((float)in);
-    int w = mird_params_add(t, MIRD_GROUP_MODEL, MIRD_INIT_UNIFORM, bound, 2, wdims, "%s.weight",
-                            prefix);
-    *bias_index = mird_params_add(t, MIRD_GROUP_MODEL, MIRD_INIT_UNIFORM, bound, 1, bdims,
-                                  "%s.bias", prefix);
-    return w;
-}
-
 void mird_regressor_register(mird_regressor *m, mird_param_table *t, int64_t in, int64_t hidden)
 {
     m->in = in;
     m->hidden = hidden;
-    m->fc1_weight = add_linear(t, "regressor.fc1", in, hidden, &m->fc1_bias);
-    m->fc2_weight = add_linear(t, "regressor.fc2", hidden, 1, &m->fc2_bias);
+    mird_params_add_linear(t, MIRD_GROUP_MODEL, in, hidden, &m->fc1_weight, &m->fc1_bias,
+                           "regressor.fc1");
+    mird_params_add_linear(t, MIRD_GROUP_MODEL, hidden, 1, &m->fc2_weight, &m->fc2_bias,
+                           "regressor.fc2");
 }
 
 void mird_regressor_plan(const mird_regressor *m, mird_arena *ws, int64_t batch,

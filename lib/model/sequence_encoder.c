@@ -49,17 +49,6 @@ mird_lstm_grads mird_lstm_params_grads(const mird_lstm_params *p, const mird_par
     return g;
 }
 
-int mird_linear_params_register(mird_param_table *t, const char *prefix, int64_t in,
-                                int64_t out, int *bias_index)
-{
-    int64_t wdims[2] = {out, in}, bdims[1] = {out};
-    float bound = 1.0f / sqrtf((float)in);
-    int w = mird_params_add(t, MIRD_GROUP_MODEL, MIRD_INIT_UNIFORM, bound, 2, wdims, "%s.weight",
-                            prefix);
-    *bias_index = mird_params_add(t, MIRD_GROUP_MODEL, MIRD_INIT_UNIFORM, bound, 1, bdims,
-                                  "%s.bias", prefix);
-    return w;
-}
 
 int mird_sequence_is_tokens(const mird_config *cfg, mird_sequence_kind kind)
 {
@@ -102,7 +91,8 @@ void mird_sequence_encoder_register(mird_sequence_encoder *m, mird_param_table *
     snprintf(name, sizeof name, "%s.lstm", prefix);
     mird_lstm_params_register(&m->lstm, t, name, m->in, m->latent);
     snprintf(name, sizeof name, "%s.proj", prefix);
-    m->proj_weight = mird_linear_params_register(t, name, m->latent, m->latent, &m->proj_bias);
+    mird_params_add_linear(t, MIRD_GROUP_MODEL, m->latent, m->latent, &m->proj_weight,
+                           &m->proj_bias, "%s", name);
 }
 
 mird_status mird_sequence_encoder_plan(const mird_sequence_encoder *m, mird_dnnl *ctx,

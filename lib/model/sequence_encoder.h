@@ -59,11 +59,6 @@ void mird_lstm_params_register(mird_lstm_params *p, mird_param_table *t, const c
 mird_lstm_weights mird_lstm_params_values(const mird_lstm_params *p, const mird_param_table *t);
 mird_lstm_grads mird_lstm_params_grads(const mird_lstm_params *p, const mird_param_table *t);
 
-/* <prefix>.{weight, bias} of an nn.Linear(in -> out) with its default
- * initialisation; returns the weight's index and writes the bias's. */
-int mird_linear_params_register(mird_param_table *t, const char *prefix, int64_t in,
-                                int64_t out, int *bias_index);
-
 typedef struct mird_sequence_encoder {
     int embedding; /* -1 when the input is features */
     mird_lstm_params lstm;

@@ -17,19 +17,6 @@
 static const char *const branch_suffix[MIRD_WSA_MODALITIES] = {"a", "v"};
 static const char *const branch_name[MIRD_WSA_MODALITIES] = {"audio", "visual"};
 
-/* nn.Linear(in, out) named agnostic.wsa.<role>_<suffix>, PyTorch's default
- * U(-1/sqrt(in), 1/sqrt(in)) for weight and bias. */
-static void register_branch_linear(mird_param_table *t, const char *role, const char *suffix,
-                                   int64_t in, int64_t out, int *weight, int *bias)
-{
-    int64_t weight_dims[2] = {out, in}, bias_dims[1] = {out};
-    float bound = 1.0f / sqrtf((float)in);
-    *weight = mird_params_add(t, MIRD_GROUP_MODEL, MIRD_INIT_UNIFORM, bound, 2, weight_dims,
-                              "agnostic.wsa.%s_%s.weight", role, suffix);
-    *bias = mird_params_add(t, MIRD_GROUP_MODEL, MIRD_INIT_UNIFORM, bound, 1, bias_dims,
-                            "agnostic.wsa.%s_%s.bias", role, suffix);
-}
-
 void mird_wsa_register(mird_wsa *m, mird_param_table *t, const mird_config *cfg)
 {
     m->text_length = mird_cfg_int(cfg, MIRD_PARAM_TEXT_LENGTH);
@@ -41,12 +28,12 @@ void mird_wsa_register(mird_wsa *m, mird_param_table *t, const mird_config *cfg)
     int64_t H = m->hidden;
     for (int k = 0; k < MIRD_WSA_MODALITIES; k++) {
         mird_wsa_branch *br = &m->branch[k];
-        register_branch_linear(t, "key", branch_suffix[k], br->dim, H, &br->key_weight,
-                               &br->key_bias);
-        register_branch_linear(t, "gate", branch_suffix[k], br->dim + H, H, &br->gate_weight,
-                               &br->gate_bias);
-        register_branch_linear(t, "shift", branch_suffix[k], br->dim, H, &br->shift_weight,
-                               &br->shift_bias);
+        mird_params_add_linear(t, MIRD_GROUP_MODEL, br->dim, H, &br->key_weight, &br->key_bias,
+                               "agnostic.wsa.key_%s", branch_suffix[k]);
+        mird_params_add_linear(t, MIRD_GROUP_MODEL, br->dim + H, H, &br->gate_weight, &br->gate_bias,
+                               "agnostic.wsa.gate_%s", branch_suffix[k]);
+        mird_params_add_linear(t, MIRD_GROUP_MODEL, br->dim, H, &br->shift_weight, &br->shift_bias,
+                               "agnostic.wsa.shift_%s", branch_suffix[k]);
     }
     int64_t norm_dims[1] = {H};
     m->norm_weight = mird_params_add(t, MIRD_GROUP_MODEL, MIRD_INIT_ONES, 0.0f, 1, norm_dims,

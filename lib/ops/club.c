@@ -39,12 +39,8 @@ typedef struct club_moments {
 
 static mird_status alloc_doubles(mird_dnnl *ctx, const char *op, int64_t count, double **out)
 {
-    *out = mird_scratch_alloc(mird_dnnl_scratch(ctx),
-                              (size_t)(count > 0 ? count : 1) * sizeof **out);
-    if (!*out)
-        return mird_fail(mird_dnnl_error(ctx), MIRD_ERR_OUT_OF_MEMORY,
-                         "%s: no memory for %" PRId64 " values", op, count);
-    return MIRD_OK;
+    *out = mird_dnnl_scratch_alloc(ctx, op, count, sizeof **out);
+    return *out ? MIRD_OK : MIRD_ERR_OUT_OF_MEMORY;
 }
 
 static mird_status compute_moments(mird_dnnl *ctx, const char *op, const float *y, int64_t N,

@@ -76,13 +76,10 @@ static double combine_rows(const double *row_value, const int32_t *lengths, int6
     return loss;
 }
 
-static mird_status alloc_row_values(mird_dnnl *ctx, const char *op, int64_t rows, double **out)
+static mird_status alloc_row_values(mird_dnnl *ctx, const char *op, int64_t count, double **out)
 {
-    *out = mird_scratch_alloc(mird_dnnl_scratch(ctx), (size_t)(rows > 0 ? rows : 1) * sizeof **out);
-    if (!*out)
-        return mird_fail(mird_dnnl_error(ctx), MIRD_ERR_OUT_OF_MEMORY,
-                         "%s: no memory for %" PRId64 " row values", op, rows);
-    return MIRD_OK;
+    *out = mird_dnnl_scratch_alloc(ctx, op, count, sizeof **out);
+    return *out ? MIRD_OK : MIRD_ERR_OUT_OF_MEMORY;
 }
 
 static mird_status require_loss(mird_dnnl *ctx, const char *op, const double *loss)

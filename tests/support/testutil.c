@@ -68,6 +68,14 @@ void tu_assert_close(const char *what, const float *a, const float *b, size_t n,
     }
 }
 
+void tu_assert_failure(mird_dnnl *ctx, mird_status got, mird_status want, const char *word)
+{
+    ck_assert_msg(got == want, "got %s, expected %s", mird_status_string(got),
+                  mird_status_string(want));
+    ck_assert_msg(strstr(mird_dnnl_error(ctx)->message, word) != NULL,
+                  "message \"%s\" does not name %s", mird_dnnl_error(ctx)->message, word);
+}
+
 int tu_run_suite(Suite *suite)
 {
     SRunner *runner = srunner_create(suite);

@@ -34,6 +34,10 @@ void tu_assert_close(const char *what, const float *a, const float *b, size_t n,
                       mird_status_string(tu_status_), mird_dnnl_error(ctx)->message); \
     } while (0)
 
+/* Asserts that `got` is `want` and that the context's message contains
+ * `word` (the argument or value the message must name). */
+void tu_assert_failure(mird_dnnl *ctx, mird_status got, mird_status want, const char *word);
+
 /* Runs one suite and returns the process exit code. */
 int tu_run_suite(Suite *suite);
 
