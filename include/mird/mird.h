@@ -13,21 +13,40 @@
  *
  *   #include <mird/mird.h>
  *
- *   // Every call returns a mird_status; MIRD_OK is zero.
- *   if (mird_version_number() / 10000 != MIRD_VERSION_MAJOR) {
- *       // the library found at run time is not the one compiled against
- *   }
- *   mird_set_num_threads(2);                   // process-wide, see below
- *   mird_set_log_callback(my_logger, my_data); // the library never prints
+ *   mird_config *cfg;                           // every setting, by enum or name
+ *   mird_config_create(&cfg);
+ *   mird_config_preset(cfg, "mosi");            // MMSA unaligned MOSI shapes
+ *   mird_config_set(cfg, "lambda", "0.1");
  *
- *   mird_status s = some_mird_call(...);
- *   if (s != MIRD_OK)
- *       fprintf(stderr, "%s: %s\n", mird_status_string(s),
- *               mird_last_error_message());
+ *   mird_model *model;                          // parameters, seeded from cfg
+ *   mird_optimizer *opt;                        // AdamW + the estimators' Adam
+ *   mird_model_create(cfg, &model);
+ *   mird_optimizer_create(model, &opt);
  *
- * The model, its configuration, optimizers, batches and datasets are opaque
- * handles (see "Handles" below); the calls that create and use them arrive in
- * later releases and are documented here as they land (see CHANGELOG.md).
+ *   mird_batch *batch;                          // B padded samples from your arrays
+ *   mird_batch_create(cfg, B, &batch);
+ *   mird_batch_set_text(batch, text, text_lengths, MIRD_BORROW);   // [B, 50, 768]
+ *   mird_batch_set_audio(batch, audio, audio_lengths, MIRD_BORROW); // [B, 375, 5]
+ *   mird_batch_set_vision(batch, vision, vision_lengths, MIRD_BORROW);
+ *   mird_batch_set_labels(batch, labels, labeled, MIRD_BORROW);    // labeled may be NULL
+ *
+ *   double terms[MIRD_TERM_COUNT];
+ *   if (mird_step(model, opt, batch, terms, MIRD_TERM_COUNT) != MIRD_OK)
+ *       fprintf(stderr, "%s\n", mird_model_error_message(model));
+ *   printf("loss %g, MI(z^S; z^A) %g\n", terms[MIRD_TERM_TOTAL], terms[MIRD_TERM_MI_S_A]);
+ *
+ *   float predictions[B], codes[B * 4 * 64];    // z^S, z^L, z^A, z^V per sample
+ *   mird_infer(model, batch, predictions, codes);
+ *
+ *   mird_batch_destroy(batch);
+ *   mird_optimizer_destroy(opt);
+ *   mird_model_destroy(model);
+ *   mird_config_destroy(cfg);
+ *
+ * Every call returns a mird_status (MIRD_OK is zero); mird_status_string()
+ * names it and mird_last_error_message() says exactly what was wrong.
+ * mird_set_num_threads() chooses the thread count, mird_set_log_callback()
+ * receives diagnostics (the library itself never prints).
  *
  * ---------------------------------------------------------------------------
  * Conventions that hold for every function
@@ -37,7 +56,7 @@
  * The numeric values of the enum are pinned: a value, once shipped, keeps its
  * meaning forever.  mird_status_string() gives static text for a status.  A
  * failing call also records a detailed message naming the offending argument
- * (for example "audio lengths[3] = 412 exceeds T_a = 375"); calls made on a
+ * (for example "audio lengths[3] = 412 is outside 0..375"); calls made on a
  * handle keep it in the handle (the handle's own error query), and all calls
  * also leave it in a thread-local slot read by mird_last_error_message().
  *
