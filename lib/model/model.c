@@ -117,8 +117,16 @@ static mird_status plan_pass(mird_model *m, mird_arena *ws, int64_t batch, int t
         return MIRD_OK;
     a->d_wsa_out = mird_ws_floats(ws, text);
     a->d_embedding = mird_ws_floats(ws, text);
-    for (int d = 0; d < MIRD_DECODER_COUNT; d++)
+    /* The decoders run one after the other, forward then backward, so they
+     * share one region as large as the largest of them. */
+    size_t decoders_start = ws->used, decoders_end = ws->used;
+    for (int d = 0; d < MIRD_DECODER_COUNT; d++) {
+        ws->used = decoders_start;
         MIRD_TRY(mird_decoder_plan(&m->decoder[d], m->dnnl, ws, batch, &a->decoder[d]));
+        if (ws->used > decoders_end)
+            decoders_end = ws->used;
+    }
+    ws->used = decoders_end;
     mird_estimators_plan(&m->estimators, ws, batch, &a->estimators);
     for (int c = 0; c < MIRD_CODE_COUNT; c++)
         a->d_code[c] = mird_ws_floats(ws, batch * z);
@@ -241,8 +249,20 @@ static mird_estimator_inputs estimator_inputs(const mird_model_acts *a)
     return in;
 }
 
+/* The weights of the reconstruction terms in a weighted total. */
+static const mird_param rec_weight[MIRD_DECODER_COUNT] = {
+    MIRD_PARAM_WEIGHT_REC_L, MIRD_PARAM_WEIGHT_REC_A, MIRD_PARAM_WEIGHT_REC_V};
+
+/* d total / d rec_m (MODEL.md section 3). */
+static double rec_gradient(const mird_config *cfg, int decoder, double rec)
+{
+    if (mird_cfg_int(cfg, MIRD_PARAM_TOTAL) == MIRD_TOTAL_LOG)
+        return 1.0 / rec;
+    return mird_cfg_real(cfg, rec_weight[decoder]);
+}
+
 mird_status mird_model_forward(mird_model *m, const mird_batch *b, uint64_t pass_id,
-                               mird_losses *losses)
+                               mird_losses *losses, int with_gradients)
 {
     const mird_config *cfg = &m->cfg;
     mird_model_acts *a = acts_of(m, 1);
@@ -256,6 +276,10 @@ mird_status mird_model_forward(mird_model *m, const mird_batch *b, uint64_t pass
     MODEL_TRY(m, mird_task_mse_forward(m->dnnl, a->pred, b->labels, b->labeled, B, &losses->task,
                                        &labeled));
     losses->has_task = labeled > 0;
+    int64_t z = mird_cfg_int(cfg, MIRD_PARAM_LATENT_DIM);
+    if (with_gradients)
+        for (int c = 0; c < MIRD_CODE_COUNT; c++)
+            memset(a->d_code[c], 0, (size_t)(B * z) * sizeof(float));
     static const mird_code partner[MIRD_DECODER_COUNT] = {MIRD_CODE_L, MIRD_CODE_A, MIRD_CODE_V};
     for (int d = 0; d < MIRD_DECODER_COUNT; d++) {
         mird_sequence_input target = sequence_input(b, (mird_sequence_kind)d);
@@ -264,6 +288,10 @@ mird_status mird_model_forward(mird_model *m, const mird_batch *b, uint64_t pass
                                           a->code[partner[d]], &target, &a->decoder[d],
                                           &losses->rec[d], &counted));
         losses->has_rec[d] = counted > 0;
+        if (with_gradients && losses->has_rec[d])
+            MODEL_TRY(m, mird_decoder_backward(&m->decoder[d], &pass, &target, &a->decoder[d],
+                                               rec_gradient(cfg, d, losses->rec[d]),
+                                               a->d_code[MIRD_CODE_S], a->d_code[partner[d]]));
     }
 
     MODEL_TRY(m, mird_estimators_frame_means(m->dnnl, b->audio, b->audio_lengths, B,
@@ -281,8 +309,6 @@ mird_status mird_model_forward(mird_model *m, const mird_batch *b, uint64_t pass
 
     /* MODEL.md section 3: absent terms are left out of the total. */
     int log_total = mird_cfg_int(cfg, MIRD_PARAM_TOTAL) == MIRD_TOTAL_LOG;
-    static const mird_param rec_weight[MIRD_DECODER_COUNT] = {
-        MIRD_PARAM_WEIGHT_REC_L, MIRD_PARAM_WEIGHT_REC_A, MIRD_PARAM_WEIGHT_REC_V};
     double total = 0.0;
     if (losses->has_task)
         total += log_total ? log(losses->task) : losses->task;
@@ -304,8 +330,8 @@ mird_status mird_model_backward(mird_model *m, const mird_batch *b, uint64_t pas
     int64_t B = b->size, z = mird_cfg_int(cfg, MIRD_PARAM_LATENT_DIM);
     mird_pass pass = make_pass(m, B, 1, pass_id);
     int log_total = mird_cfg_int(cfg, MIRD_PARAM_TOTAL) == MIRD_TOTAL_LOG;
-    for (int c = 0; c < MIRD_CODE_COUNT; c++)
-        memset(a->d_code[c], 0, (size_t)(B * z) * sizeof(float));
+    /* The code gradients already hold the decoders' parts (see
+     * mird_model_forward). */
     memset(a->d_pred, 0, (size_t)B * sizeof(float));
     memset(a->d_joined, 0, (size_t)(B * 4 * z) * sizeof(float));
 
@@ -322,17 +348,6 @@ mird_status mird_model_backward(mird_model *m, const mird_batch *b, uint64_t pas
                 for (int64_t k = 0; k < z; k++)
                     dst[k] += src[k];
             }
-    }
-    static const mird_code partner[MIRD_DECODER_COUNT] = {MIRD_CODE_L, MIRD_CODE_A, MIRD_CODE_V};
-    static const mird_param rec_weight[MIRD_DECODER_COUNT] = {
-        MIRD_PARAM_WEIGHT_REC_L, MIRD_PARAM_WEIGHT_REC_A, MIRD_PARAM_WEIGHT_REC_V};
-    for (int d = 0; d < MIRD_DECODER_COUNT; d++) {
-        if (!losses->has_rec[d])
-            continue;
-        double g = log_total ? 1.0 / losses->rec[d] : mird_cfg_real(cfg, rec_weight[d]);
-        mird_sequence_input target = sequence_input(b, (mird_sequence_kind)d);
-        MODEL_TRY(m, mird_decoder_backward(&m->decoder[d], &pass, &target, &a->decoder[d], g,
-                                           a->d_code[MIRD_CODE_S], a->d_code[partner[d]]));
     }
     if (mird_cfg_int(cfg, MIRD_PARAM_CONSTRAINT) != MIRD_CONSTRAINT_NONE) {
         mird_estimator_inputs est_in = estimator_inputs(a);

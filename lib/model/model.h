@@ -84,12 +84,20 @@ mird_status mird_model_prepare(mird_model *m, int training, int64_t batch);
 mird_status mird_model_encode(mird_model *m, const mird_batch *b, int training,
                               uint64_t pass_id);
 
-/* A full training-mode forward: codes, predictions, every loss term. */
+/* A full training-mode forward: codes, predictions, every loss term.
+ *
+ * The three decoders share one region of the workspace (together they would
+ * be the largest part of it), so each must be done before the next starts:
+ * with `with_gradients`, each decoder's backward runs right after its
+ * forward (its upstream gradient, 1/rec_m or w_m, is known by then), adding
+ * into the model gradients (which the caller must have zeroed first) and
+ * into the code gradients; mird_model_backward does the rest. */
 mird_status mird_model_forward(mird_model *m, const mird_batch *b, uint64_t pass_id,
-                               mird_losses *losses);
+                               mird_losses *losses, int with_gradients);
 
-/* The gradient of losses->total into the model group's gradients (which the
- * caller has zeroed).  Must follow mird_model_forward on the same batch. */
+/* The rest of the gradient of losses->total into the model group's
+ * gradients.  Must follow mird_model_forward(..., with_gradients = 1) on the
+ * same batch. */
 mird_status mird_model_backward(mird_model *m, const mird_batch *b, uint64_t pass_id,
                                 const mird_losses *losses);
 

@@ -146,14 +146,14 @@ mird_status mird_train_step(mird_model *model, mird_optimizer *opt, const mird_b
     /* 1. The model update, estimators frozen. */
     uint64_t pass_id = model->passes;
     mird_losses losses;
-    MIRD_TRY(mird_model_forward(model, batch, pass_id, &losses));
+    mird_params_zero_grads(&model->params, MIRD_GROUP_MODEL);
+    MIRD_TRY(mird_model_forward(model, batch, pass_id, &losses, 1));
     if (!isfinite(losses.total))
         return mird_fail(&model->err, MIRD_ERR_NONFINITE,
                          "the total loss is not finite (%g): task %g, rec %g %g %g, "
                          "constraint %g; check the inputs' scale",
                          losses.total, losses.task, losses.rec[0], losses.rec[1], losses.rec[2],
                          losses.constraint);
-    mird_params_zero_grads(&model->params, MIRD_GROUP_MODEL);
     MIRD_TRY(mird_model_backward(model, batch, pass_id, &losses));
     double norm = mird_grad_norm(&model->params, MIRD_GROUP_MODEL);
     if (!isfinite(norm))

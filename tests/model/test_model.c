@@ -72,7 +72,7 @@ static mird_config *tiny_config(const char *const *settings)
 static double total_loss(mird_model *model, const mird_batch *b)
 {
     mird_losses losses;
-    ck_assert_msg(mird_model_forward(model, b, 3, &losses) == MIRD_OK, "%s", model->err.message);
+    ck_assert_msg(mird_model_forward(model, b, 3, &losses, 0) == MIRD_OK, "%s", model->err.message);
     return losses.total;
 }
 
@@ -91,8 +91,8 @@ static void check_total_gradients(const char *const *settings)
     mird_batch *b = tiny_batch(cfg, &data);
     ck_assert_int_eq(mird_model_prepare(model, 1, 5), MIRD_OK);
     mird_losses losses;
-    ck_assert_int_eq(mird_model_forward(model, b, 3, &losses), MIRD_OK);
     mird_params_zero_grads(&model->params, MIRD_GROUP_MODEL);
+    ck_assert_int_eq(mird_model_forward(model, b, 3, &losses, 1), MIRD_OK);
     ck_assert_msg(mird_model_backward(model, b, 3, &losses) == MIRD_OK, "%s", model->err.message);
 
     mird_param_table *t = &model->params;

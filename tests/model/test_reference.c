@@ -233,7 +233,8 @@ static void check_one_pass(const fixture *f, const mird_config *cfg)
 
     ck_assert_int_eq(mird_model_prepare(model, 1, B), MIRD_OK);
     mird_losses losses;
-    ck_assert_msg(mird_model_forward(model, batch, 0, &losses) == MIRD_OK, "%s: %s", f->name,
+    mird_params_zero_grads(&model->params, MIRD_GROUP_MODEL);
+    ck_assert_msg(mird_model_forward(model, batch, 0, &losses, 1) == MIRD_OK, "%s: %s", f->name,
                   model->err.message);
     mird_model_acts *a = &model->train_ws.acts;
     compare(f, "out.pred", a->pred, tensor_f32(f, "out.pred", NULL), (size_t)B, 1e-6);
@@ -262,7 +263,6 @@ static void check_one_pass(const fixture *f, const mird_config *cfg)
 
     /* Gradients: the total into the model, the estimator loss into the
      * estimators, each compared with the port's. */
-    mird_params_zero_grads(&model->params, MIRD_GROUP_MODEL);
     ck_assert_msg(mird_model_backward(model, batch, 0, &losses) == MIRD_OK, "%s: %s", f->name,
                   model->err.message);
     mird_pass pass = {model->dnnl, &model->params, &model->cfg, B, 1, 1, 0};
