@@ -537,7 +537,9 @@ MIRD_API mird_status mird_step(mird_model *model, mird_optimizer *opt, const mir
 /* Predictions for every sample of the batch in inference mode (no dropout):
  * predictions [B]; codes, if not NULL, [B, 4, latent_dim] holding z^S, z^L,
  * z^A, z^V per sample.  Needs text, audio and vision; labels are ignored.
- * The model's parameters are not changed.
+ * The model's parameters are not changed.  A batch of fewer than 16 samples
+ * runs on one thread whatever mird_set_num_threads() says: at that size
+ * synchronising threads costs more than it gains.
  * Errors: MIRD_ERR_NULL_ARGUMENT, MIRD_ERR_SHAPE, MIRD_ERR_STATE,
  * MIRD_ERR_OUT_OF_MEMORY, MIRD_ERR_BACKEND. */
 MIRD_API mird_status mird_infer(mird_model *model, const mird_batch *batch, float *predictions,

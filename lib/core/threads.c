@@ -43,3 +43,11 @@ void mird_threads_apply(void)
         openblas_set_num_threads(1);
     omp_set_num_threads(mird_threads_get());
 }
+
+void mird_threads_apply_at_most(int limit)
+{
+    int threads = mird_threads_get();
+    mird_threads_apply();
+    if (limit >= 1 && threads > limit)
+        omp_set_num_threads(limit);
+}

@@ -17,4 +17,7 @@ int mird_threads_get(void);
  * Cheap; call it at the top of every entry point that computes. */
 void mird_threads_apply(void);
 
+/* Like mird_threads_apply, but with at most `limit` threads (>= 1). */
+void mird_threads_apply_at_most(int limit);
+
 #endif

@@ -97,7 +97,7 @@ mird_status mird_activation_forward(mird_dnnl *ctx, mird_activation activation,
                                     const float *x, float *y, int64_t n)
 {
     const char *op = "activation_forward";
-    dnnl_alg_kind_t alg;
+    dnnl_alg_kind_t alg = dnnl_alg_kind_undef;
     MIRD_TRY(check_args(ctx, op, activation, n, &alg));
     if (n == 0)
         return MIRD_OK;
@@ -114,7 +114,7 @@ mird_status mird_activation_backward(mird_dnnl *ctx, mird_activation activation,
                                      const float *saved, const float *dy, float *dx, int64_t n)
 {
     const char *op = "activation_backward";
-    dnnl_alg_kind_t alg;
+    dnnl_alg_kind_t alg = dnnl_alg_kind_undef;
     MIRD_TRY(check_args(ctx, op, activation, n, &alg));
     if (n == 0 || !dx)
         return MIRD_OK;
