@@ -176,8 +176,11 @@ typedef struct mird_dataset mird_dataset;     /* samples with splits */
  * the default (the OpenMP default, usually the number of cores).  libmird's
  * heavy work runs on oneDNN over OpenMP with this many threads; its small
  * host-side products run on one OpenBLAS thread, so the two pools never
- * compete for cores.  Process-wide; results are the same at any count up to
- * floating-point reassociation inside oneDNN.
+ * compete for cores.  Process-wide.  Reproducibility: on CPUs where oneDNN
+ * runs its AVX-512 kernels, the same seed and inputs give bit-identical
+ * parameters after a step on any thread count (tested on 1 and 2); on CPUs
+ * with only narrower vectors some of oneDNN's products split their sums by
+ * thread, and results agree to rounding (relative 1e-5) instead.
  * Errors: MIRD_ERR_INVALID_ARGUMENT for a count outside 0..1024. */
 MIRD_API mird_status mird_set_num_threads(int num_threads);
 

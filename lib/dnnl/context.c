@@ -155,6 +155,12 @@ void mird_dnnl_destroy(mird_dnnl *ctx)
     mird_free(ctx);
 }
 
+int mird_dnnl_uses_avx512(void)
+{
+    dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
+    return ((unsigned)isa & (unsigned)dnnl_cpu_isa_avx512_core) == (unsigned)dnnl_cpu_isa_avx512_core;
+}
+
 mird_error *mird_dnnl_error(mird_dnnl *ctx)
 {
     return &ctx->err;

@@ -102,6 +102,13 @@ typedef struct mird_arg {
 mird_status mird_dnnl_execute(mird_dnnl *ctx, mird_prim *prim, int nargs,
                               const mird_arg *args);
 
+/* Whether oneDNN runs its AVX-512 kernels here (1) or narrower ones (0).
+ * Their work split differs: with AVX-512 kernels a step gives the same bits
+ * on any thread count; with narrower ones (AVX2 CPUs, or valgrind's
+ * emulated CPU) some products split their sums by thread and the last bits
+ * can differ. */
+int mird_dnnl_uses_avx512(void);
+
 /* Turns a oneDNN status into ours, with `what` in the message. */
 mird_status mird_dnnl_check(mird_dnnl *ctx, dnnl_status_t status, const char *what);
 
