@@ -144,6 +144,33 @@ START_TEST(test_total_gradient_variants)
 }
 END_TEST
 
+/* A model, its optimizer and the tiny batch, ready to step. */
+typedef struct training {
+    mird_config *cfg;
+    mird_model *model;
+    mird_optimizer *opt;
+    mird_batch *batch;
+    tiny_data data;
+} training;
+
+/* In place: the batch borrows the arrays inside t->data. */
+static void make_training(training *t, const char *const *settings)
+{
+    t->cfg = tiny_config(settings);
+    ck_assert_int_eq(mird_model_create(t->cfg, &t->model), MIRD_OK);
+    ck_assert_int_eq(mird_optimizer_create(t->model, &t->opt), MIRD_OK);
+    t->batch = tiny_batch(t->cfg, &t->data);
+}
+
+static void free_training(training *t)
+{
+    mird_batch_destroy(t->batch);
+    free_data(&t->data);
+    mird_optimizer_destroy(t->opt);
+    mird_model_destroy(t->model);
+    mird_config_destroy(t->cfg);
+}
+
 /* Runs two steps from the same seed and returns a copy of every parameter. */
 static float *two_steps(int threads, size_t *count)
 {
@@ -151,23 +178,14 @@ static float *two_steps(int threads, size_t *count)
     static const char *const wider[] = {"hidden", "32", "heads", "4", "ffn_dim", "64",
                                         "text_length", "12", "max_positions", "12",
                                         "audio_length", "40", "vision_length", "30", NULL};
-    mird_config *cfg = tiny_config(wider);
-    mird_model *model;
-    mird_optimizer *opt;
-    ck_assert_int_eq(mird_model_create(cfg, &model), MIRD_OK);
-    ck_assert_int_eq(mird_optimizer_create(model, &opt), MIRD_OK);
-    tiny_data data;
-    mird_batch *b = tiny_batch(cfg, &data);
+    training t;
+    make_training(&t, wider);
     for (int s = 0; s < 2; s++)
-        ck_assert_msg(mird_step(model, opt, b, NULL, 0) == MIRD_OK, "%s",
-                      mird_model_error_message(model));
-    *count = model->params.total;
-    float *copy = tu_copy(model->params.values, model->params.total);
-    mird_batch_destroy(b);
-    free_data(&data);
-    mird_optimizer_destroy(opt);
-    mird_model_destroy(model);
-    mird_config_destroy(cfg);
+        ck_assert_msg(mird_step(t.model, t.opt, t.batch, NULL, 0) == MIRD_OK, "%s",
+                      mird_model_error_message(t.model));
+    *count = t.model->params.total;
+    float *copy = tu_copy(t.model->params.values, t.model->params.total);
+    free_training(&t);
     return copy;
 }
 
@@ -200,13 +218,11 @@ END_TEST
 
 START_TEST(test_failed_step_rolls_back)
 {
-    mird_config *cfg = tiny_config(NULL);
-    mird_model *model;
-    mird_optimizer *opt;
-    ck_assert_int_eq(mird_model_create(cfg, &model), MIRD_OK);
-    ck_assert_int_eq(mird_optimizer_create(model, &opt), MIRD_OK);
-    tiny_data data;
-    mird_batch *b = tiny_batch(cfg, &data);
+    training t;
+    make_training(&t, NULL);
+    mird_model *model = t.model;
+    mird_optimizer *opt = t.opt;
+    mird_batch *b = t.batch;
     ck_assert_int_eq(mird_step(model, opt, b, NULL, 0), MIRD_OK);
     size_t n = model->params.total;
     float *values = tu_copy(model->params.values, n), *m = tu_copy(opt->m, n), *v = tu_copy(opt->v, n);
@@ -232,11 +248,7 @@ START_TEST(test_failed_step_rolls_back)
     ck_assert_int_eq(mird_step(model, opt, b, terms, MIRD_TERM_COUNT), MIRD_OK);
     ck_assert_int_eq(opt->steps, steps + 1);
     mird_free(values), mird_free(m), mird_free(v);
-    mird_batch_destroy(b);
-    free_data(&data);
-    mird_optimizer_destroy(opt);
-    mird_model_destroy(model);
-    mird_config_destroy(cfg);
+    free_training(&t);
 }
 END_TEST
 
