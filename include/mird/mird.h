@@ -180,7 +180,7 @@ typedef struct mird_dataset mird_dataset;     /* samples with splits */
  * runs its AVX-512 kernels, the same seed and inputs give bit-identical
  * parameters after a step on any thread count (tested on 1 and 2); on CPUs
  * with only narrower vectors some of oneDNN's products split their sums by
- * thread, and results agree to rounding (relative 1e-5) instead.
+ * thread, and results agree to rounding instead.
  * Errors: MIRD_ERR_INVALID_ARGUMENT for a count outside 0..1024. */
 MIRD_API mird_status mird_set_num_threads(int num_threads);
 

@@ -195,22 +195,7 @@ START_TEST(test_steps_are_identical_on_one_and_two_threads)
     float *one = two_steps(1, &n1);
     float *two = two_steps(2, &n2);
     ck_assert_uint_eq(n1, n2);
-    size_t differ = 0;
-    double worst = 0.0;
-    for (size_t i = 0; i < n1; i++) {
-        differ += memcmp(&one[i], &two[i], sizeof(float)) != 0;
-        worst = fmax(worst, fabs((double)one[i] - two[i]) / fmax(1e-3, fabs((double)one[i])));
-    }
-    if (mird_dnnl_uses_avx512()) {
-        ck_assert_msg(differ == 0, "%zu of %zu parameters differ between 1 and 2 threads", differ,
-                      n1);
-    } else {
-        /* oneDNN's narrower kernels split some sums by thread (see
-         * mird_dnnl_uses_avx512): the promise there is agreement to
-         * rounding, which is what is checked. */
-        ck_assert_msg(worst < 1e-5, "1 and 2 threads differ by %g (relative) in %zu of %zu", worst,
-                      differ, n1);
-    }
+    tu_assert_same_across_threads("parameters after two steps", one, two, n1);
     mird_free(one), mird_free(two);
     mird_set_num_threads(0);
 }

@@ -479,9 +479,10 @@ START_TEST(test_same_bits_on_1_and_2_threads)
     }
     mird_threads_set(0);
     mird_threads_apply();
-    ck_assert_int_eq(memcmp(results[0][0], results[1][0], n * sizeof(float)), 0);
-    ck_assert_int_eq(memcmp(results[0][1], results[1][1], n * sizeof(float)), 0);
-    ck_assert_int_eq(memcmp(results[0][2], results[1][2], c.table.total * sizeof(float)), 0);
+    tu_assert_same_across_threads("WSA output", results[0][0], results[1][0], n);
+    tu_assert_same_across_threads("dE", results[0][1], results[1][1], n);
+    tu_assert_same_across_threads("parameter gradients", results[0][2], results[1][2],
+                                  c.table.total);
     for (int i = 0; i < 2; i++)
         for (int j = 0; j < 3; j++)
             mird_free(results[i][j]);

@@ -68,6 +68,24 @@ void tu_assert_close(const char *what, const float *a, const float *b, size_t n,
     }
 }
 
+void tu_assert_same_across_threads(const char *what, const float *a, const float *b, size_t n)
+{
+    size_t differ = 0;
+    double worst = 0.0, scale = 1e-30;
+    for (size_t i = 0; i < n; i++)
+        scale = fmax(scale, fabs((double)a[i]));
+    for (size_t i = 0; i < n; i++) {
+        differ += memcmp(&a[i], &b[i], sizeof(float)) != 0;
+        worst = fmax(worst, fabs((double)a[i] - b[i]) / scale);
+    }
+    if (mird_dnnl_uses_avx512())
+        ck_assert_msg(differ == 0, "%s: %zu of %zu values differ between 1 and 2 threads", what,
+                      differ, n);
+    else
+        ck_assert_msg(worst < 1e-5, "%s: 1 and 2 threads differ by %g (relative) in %zu of %zu",
+                      what, worst, differ, n);
+}
+
 void tu_assert_failure(mird_dnnl *ctx, mird_status got, mird_status want, const char *word)
 {
     ck_assert_msg(got == want, "got %s, expected %s", mird_status_string(got),

@@ -34,6 +34,12 @@ void tu_assert_close(const char *what, const float *a, const float *b, size_t n,
                       mird_status_string(tu_status_), mird_dnnl_error(ctx)->message); \
     } while (0)
 
+/* Results of the same computation on 1 and 2 threads: bit-identical where
+ * oneDNN runs its AVX-512 kernels, equal to rounding (within 1e-5 of the
+ * largest |a|) where it runs narrower ones, such as on valgrind's emulated
+ * CPU (see mird_dnnl_uses_avx512). */
+void tu_assert_same_across_threads(const char *what, const float *a, const float *b, size_t n);
+
 /* Asserts that `got` is `want` and that the context's message contains
  * `word` (the argument or value the message must name). */
 void tu_assert_failure(mird_dnnl *ctx, mird_status got, mird_status want, const char *word);
