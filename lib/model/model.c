@@ -328,6 +328,8 @@ mird_status mird_model_backward(mird_model *m, const mird_batch *b, uint64_t pas
     const mird_config *cfg = &m->cfg;
     mird_model_acts *a = acts_of(m, 1);
     int64_t B = b->size, z = mird_cfg_int(cfg, MIRD_PARAM_LATENT_DIM);
+    size_t text = (size_t)(B * mird_cfg_int(cfg, MIRD_PARAM_TEXT_LENGTH) *
+                           mird_cfg_int(cfg, MIRD_PARAM_HIDDEN));
     mird_pass pass = make_pass(m, B, 1, pass_id);
     int log_total = mird_cfg_int(cfg, MIRD_PARAM_TOTAL) == MIRD_TOTAL_LOG;
     /* The code gradients already hold the decoders' parts (see
@@ -372,8 +374,6 @@ mird_status mird_model_backward(mird_model *m, const mird_batch *b, uint64_t pas
                                                     &in, &a->sequence[MIRD_SEQUENCE_LANGUAGE],
                                                     a->d_code[MIRD_CODE_L]));
     } else {
-        size_t text = (size_t)(B * mird_cfg_int(cfg, MIRD_PARAM_TEXT_LENGTH) *
-                               mird_cfg_int(cfg, MIRD_PARAM_HIDDEN));
         memset(a->d_embedding, 0, text * sizeof(float));
         MODEL_TRY(m, mird_bert_backward(&m->language_bert, &pass, a->language_embedding.out,
                                         &a->language_bert, a->d_code[MIRD_CODE_L],
@@ -382,8 +382,6 @@ mird_status mird_model_backward(mird_model *m, const mird_batch *b, uint64_t pas
                                                   b->text_features, &a->language_embedding,
                                                   a->d_embedding));
     }
-    size_t text = (size_t)(B * mird_cfg_int(cfg, MIRD_PARAM_TEXT_LENGTH) *
-                           mird_cfg_int(cfg, MIRD_PARAM_HIDDEN));
     memset(a->d_wsa_out, 0, text * sizeof(float));
     memset(a->d_embedding, 0, text * sizeof(float));
     MODEL_TRY(m, mird_bert_backward(&m->agnostic_bert, &pass, a->wsa_out, &a->agnostic_bert,
