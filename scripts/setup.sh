@@ -13,6 +13,7 @@ packages=(
   libdnnl-dev                     # oneDNN 2.6: every heavy op
   libopenblas-dev                 # cblas for small host-side products
   libjson-c-dev                   # JSON headers of safetensors files
+  libhdf5-dev                     # HDF5 datasets (MMSA layout, MFN files, CMU-SDK .csd)
   check                           # the unit-test framework
   valgrind                        # memcheck stage of scripts/test.sh
   locales                         # localedef, for the locale-independence tests

@@ -548,6 +548,357 @@ MIRD_API mird_status mird_step(mird_model *model, mird_optimizer *opt, const mir
 MIRD_API mird_status mird_infer(mird_model *model, const mird_batch *batch, float *predictions,
                                 float *codes);
 
+/* ------------------------------------------------------------------------ */
+/* Datasets                                                                  */
+/* ------------------------------------------------------------------------ */
+
+/* A dataset is N samples in padded shapes, like a batch of N, plus an
+ * optional string id per sample and, for synthetic data, the planted
+ * factors.  A dataset made from arrays takes its shapes from the
+ * configuration it was made for; one read from a file takes them from the
+ * file, and mird_dataset_apply_shapes() copies them into a configuration so
+ * that a model made from it accepts the dataset.  Datasets are read-only once
+ * made: training and evaluation never change them, so one dataset may serve
+ * several models (one thread at a time).
+ *
+ * Options.  The functions that make datasets take an options string of
+ * comma-separated key=value pairs ("nonfinite=zero,labels=none"); NULL or ""
+ * means the defaults.  Every maker knows
+ *   nonfinite=error|zero  a NaN or infinity in a feature array is an error
+ *                         (default), or is read as 0 (as MMSA's loader does
+ *                         with the -inf of COVAREP audio)
+ *   labels=yes|none       none makes every sample unlabeled (an unlabeled
+ *                         set for mird_fit, whatever the source holds)
+ * and the keys listed with each maker.  An unknown key or value fails with
+ * MIRD_ERR_INVALID_ARGUMENT naming it. */
+
+typedef enum mird_split { MIRD_SPLIT_TRAIN = 0, MIRD_SPLIT_VALID = 1, MIRD_SPLIT_TEST = 2 } mird_split;
+
+/* "train", "valid", "test"; NULL outside the enum. */
+MIRD_API const char *mird_split_name(mird_split split);
+
+/* An empty dataset of `size` samples (1..1000000) shaped by cfg, to be
+ * filled by the setters below (the same rules as the batch setters: borrow
+ * or copy, validated when set, a failing setter changes nothing).  With
+ * nonfinite=zero a borrowed array holding non-finite values is copied and
+ * the copy zeroed; the caller's array is never written.
+ * Errors: MIRD_ERR_NULL_ARGUMENT, MIRD_ERR_INVALID_ARGUMENT,
+ * MIRD_ERR_OUT_OF_MEMORY. */
+MIRD_API mird_status mird_dataset_create(const mird_config *cfg, int64_t size, const char *options,
+                                         mird_dataset **out);
+MIRD_API mird_status mird_dataset_set_text(mird_dataset *ds, const float *features,
+                                           const int32_t *lengths, mird_ownership own);
+MIRD_API mird_status mird_dataset_set_tokens(mird_dataset *ds, const int32_t *ids,
+                                             const int32_t *lengths, mird_ownership own);
+MIRD_API mird_status mird_dataset_set_audio(mird_dataset *ds, const float *audio,
+                                            const int32_t *lengths, mird_ownership own);
+MIRD_API mird_status mird_dataset_set_vision(mird_dataset *ds, const float *vision,
+                                             const int32_t *lengths, mird_ownership own);
+MIRD_API mird_status mird_dataset_set_labels(mird_dataset *ds, const float *labels,
+                                             const uint8_t *labeled, mird_ownership own);
+/* Sample ids (copied), e.g. "03bSnISJMiM_1"; every id non-NULL.
+ * Errors: MIRD_ERR_NULL_ARGUMENT, MIRD_ERR_OUT_OF_MEMORY. */
+MIRD_API mird_status mird_dataset_set_ids(mird_dataset *ds, const char *const *ids);
+
+/* Frees the dataset and its copies (never borrowed arrays); NULL is ignored. */
+MIRD_API void mird_dataset_destroy(mird_dataset *ds);
+
+/* The number of samples, or 0 for NULL. */
+MIRD_API int64_t mird_dataset_size(const mird_dataset *ds);
+
+/* The message of the last failing call on this dataset, or "". */
+MIRD_API const char *mird_dataset_error_message(const mird_dataset *ds);
+
+/* Writes the dataset's shapes into cfg: text_mode, text_length, text_dim
+ * (features) or, for token ids, raises vocab_size and max_positions when
+ * they are too small for the data; audio_length, audio_dim, vision_length,
+ * vision_dim.  Nothing else changes.
+ * Errors: MIRD_ERR_NULL_ARGUMENT, MIRD_ERR_INVALID_ARGUMENT (a shape outside
+ * the settings' bounds; cfg unchanged). */
+MIRD_API mird_status mird_dataset_apply_shapes(const mird_dataset *ds, mird_config *cfg);
+
+/* Copies the labels [N] and the labeled mask [N] (1 = labeled); either
+ * pointer may be NULL.  Unlabeled samples' labels read as NaN.
+ * Errors: MIRD_ERR_NULL_ARGUMENT, MIRD_ERR_STATE (labels never set). */
+MIRD_API mird_status mird_dataset_get_labels(const mird_dataset *ds, float *labels,
+                                             uint8_t *labeled);
+
+/* The id of sample `index`, or NULL when the dataset has no ids or the index
+ * is out of range.  Valid while the dataset lives. */
+MIRD_API const char *mird_dataset_id(const mird_dataset *ds, int64_t index);
+
+/* A new dataset holding copies of the samples at `indices` (in that order;
+ * repeats allowed), with their ids and factors.
+ * Errors: MIRD_ERR_NULL_ARGUMENT, MIRD_ERR_INVALID_ARGUMENT (an index out of
+ * range, count outside 1..1000000), MIRD_ERR_STATE (a field never set),
+ * MIRD_ERR_OUT_OF_MEMORY. */
+MIRD_API mird_status mird_dataset_subset(const mird_dataset *ds, const int64_t *indices,
+                                         int64_t count, mird_dataset **out);
+
+/* Copies samples [first, first + count) into a batch of exactly `count`
+ * samples made for the same shapes (every field copied; unlabeled samples
+ * keep their mark).  Errors: MIRD_ERR_NULL_ARGUMENT, MIRD_ERR_INVALID_ARGUMENT
+ * (range), MIRD_ERR_SHAPE (batch size or shapes), MIRD_ERR_STATE. */
+MIRD_API mird_status mird_dataset_fill_batch(const mird_dataset *ds, int64_t first, int64_t count,
+                                             mird_batch *batch);
+
+/* HDF5 in the MMSA layout: /<split>/{text | text_bert, audio, vision,
+ * audio_lengths, vision_lengths, regression_labels, id} as written by the
+ * Python converter from MMSA's unaligned_50.pkl.  text is [N, T_l, d_l]
+ * features with position 0 the [CLS] vector; text_bert is [N, 3, T_l]
+ * (token ids, attention mask, segment ids) and the text length is the mask's
+ * sum.  Extra key: text=features|tokens (default: features when /<split>/text
+ * exists, tokens otherwise).
+ * Errors: MIRD_ERR_NULL_ARGUMENT, MIRD_ERR_INVALID_ARGUMENT, MIRD_ERR_IO (the
+ * file cannot be opened), MIRD_ERR_FORMAT (a missing dataset, a wrong rank,
+ * sizes that disagree between fields, lengths beyond the padding),
+ * MIRD_ERR_NONFINITE, MIRD_ERR_OUT_OF_MEMORY. */
+MIRD_API mird_status mird_dataset_read_hdf5(const char *path, mird_split split,
+                                            const char *options, mird_dataset **out);
+
+/* The word-aligned HDF5 files of the Memory Fusion Network release (ICT-MMMO,
+ * YouTube, POM): directory/{text_<split>_emb,audio_<split>,video_<split>,
+ * y_<split>}.h5, each one float64 dataset.  A modality whose file is absent
+ * is missing for every sample (length 0; its width is taken from another
+ * split's file when one exists).  A sequence's valid frames run from its
+ * first to its last frame that is not all zeros and are moved to the front
+ * (libmird pads at the end); a sequence with no such frame has length 0.
+ * Extra keys: label_column=N (for [N, k] labels; default 0),
+ * label_offset=x and label_scale=y (a label l becomes (l + x) * y; ICT-MMMO's
+ * 1..5 maps to [-3, 3] with label_offset=-3,label_scale=1.5).
+ * Errors as for mird_dataset_read_hdf5. */
+MIRD_API mird_status mird_dataset_read_mfn(const char *directory, mird_split split,
+                                           const char *options, mird_dataset **out);
+
+/* CMU-MultimodalSDK computational sequences (.csd, HDF5): a label sequence
+ * and up to three feature sequences (NULL for a modality without one, which
+ * is then missing: length 0, shaped 1 x 1).  Samples are the label
+ * sequence's segments, ordered by video id and then by start time; a
+ * segment's id is "<video>_<k>" with k counting from 1 in time order (the
+ * CMU-MOSI clip numbering).  A feature sequence contributes, for each
+ * segment, the frames of the same video whose intervals lie inside the
+ * segment's interval; a segment whose video the feature file lacks is an
+ * error.  Extra keys: folds=<path> and split=train|valid|test (keep the
+ * videos a "video_id<TAB>split" file assigns to that split),
+ * text_length=N, audio_length=N, vision_length=N (pad or cut to N frames;
+ * default: the longest segment).
+ * Errors as for mird_dataset_read_hdf5. */
+MIRD_API mird_status mird_dataset_read_csd(const char *labels_path, const char *text_path,
+                                           const char *audio_path, const char *vision_path,
+                                           const char *options, mird_dataset **out);
+
+/* How many planted factors a synthetic sample has: shared, then the
+ * language, acoustic and visual private factors. */
+#define MIRD_SYNTHETIC_FACTORS 4
+
+/* Seeded synthetic data in cfg's shapes (features text): every sample draws
+ * a shared factor and one private factor per modality; each modality's
+ * frames mix the shared factor and its own private factor through fixed
+ * random patterns (the same for every split of one seed) plus noise; the
+ * label depends mostly on the shared factor.  `split` picks an independent
+ * stream of samples, so train, valid and test never overlap.  The factors
+ * are kept (mird_dataset_get_factors) for evaluating the codes.
+ * Errors: MIRD_ERR_NULL_ARGUMENT, MIRD_ERR_INVALID_ARGUMENT (size, split,
+ * options, a tokens configuration), MIRD_ERR_OUT_OF_MEMORY. */
+MIRD_API mird_status mird_dataset_synthetic(const mird_config *cfg, mird_split split, int64_t size,
+                                            uint64_t seed, const char *options, mird_dataset **out);
+
+/* Copies the planted factors, [N, MIRD_SYNTHETIC_FACTORS].
+ * Errors: MIRD_ERR_NULL_ARGUMENT, MIRD_ERR_STATE (not synthetic data). */
+MIRD_API mird_status mird_dataset_get_factors(const mird_dataset *ds, float *factors);
+
+/* ------------------------------------------------------------------------ */
+/* Metrics and evaluation                                                    */
+/* ------------------------------------------------------------------------ */
+
+/* The metrics of MODEL.md section 7, computed as the MMSA toolkit does
+ * (values pinned; new ones only appended).  Accuracies and F1 scores are
+ * fractions in [0, 1]. */
+typedef enum mird_metric {
+    MIRD_METRIC_MAE = 0,       /* mean absolute error */
+    MIRD_METRIC_CORR = 1,      /* Pearson correlation (NaN if either side is constant) */
+    MIRD_METRIC_ACC2_HAS0 = 2, /* (p >= 0) vs (y >= 0), all samples */
+    MIRD_METRIC_F1_HAS0 = 3,   /* weighted F1 of the same */
+    MIRD_METRIC_ACC2_NON0 = 4, /* (p > 0) vs (y > 0) over samples with y != 0 */
+    MIRD_METRIC_F1_NON0 = 5,
+    MIRD_METRIC_ACC5 = 6,      /* clip to [-2, 2], round half to even, class accuracy */
+    MIRD_METRIC_ACC7 = 7,      /* clip to [-3, 3], the same */
+    MIRD_METRIC_MSE = 8        /* mean squared error (select_by = loss) */
+} mird_metric;
+
+#define MIRD_METRIC_COUNT 9
+
+/* "mae", "corr", "acc2_has0", "f1_has0", "acc2_non0", "f1_non0", "acc5",
+ * "acc7", "mse"; NULL outside the enum. */
+MIRD_API const char *mird_metric_name(mird_metric metric);
+
+/* Metrics of `count` predictions against labels; `metrics` receives
+ * min(n_metrics, MIRD_METRIC_COUNT) values indexed by mird_metric.  A metric
+ * without samples to count (non0 with every label 0) is NaN.
+ * Errors: MIRD_ERR_NULL_ARGUMENT, MIRD_ERR_INVALID_ARGUMENT (count < 1),
+ * MIRD_ERR_NONFINITE (a prediction or label). */
+MIRD_API mird_status mird_metrics_compute(const float *predictions, const float *labels,
+                                          int64_t count, double *metrics, size_t n_metrics);
+
+/* Runs the model over the dataset in inference mode and computes the metrics
+ * over its labeled samples.  `predictions` (may be NULL) receives [N]
+ * predictions for every sample, labeled or not; `metrics` (may be NULL)
+ * min(n_metrics, MIRD_METRIC_COUNT) values.
+ * Errors: MIRD_ERR_NULL_ARGUMENT, MIRD_ERR_SHAPE (shapes differ from the
+ * model's), MIRD_ERR_STATE (a field never set, or no labeled sample while
+ * metrics are asked for), MIRD_ERR_OUT_OF_MEMORY, MIRD_ERR_BACKEND. */
+MIRD_API mird_status mird_evaluate(mird_model *model, const mird_dataset *ds, double *metrics,
+                                   size_t n_metrics, float *predictions);
+
+/* ------------------------------------------------------------------------ */
+/* Training loop                                                             */
+/* ------------------------------------------------------------------------ */
+
+/* What the progress callback is told about. */
+typedef enum mird_event {
+    MIRD_EVENT_STEP = 0, /* after every mird_step */
+    MIRD_EVENT_EPOCH = 1 /* after every epoch and its validation */
+} mird_event;
+
+/* Read-only view of the run's state, valid only during the callback. */
+typedef struct mird_progress mird_progress;
+
+/* Return 0 to go on, anything else to stop the run (MIRD_ERR_CANCELLED). */
+typedef int (*mird_progress_fn)(const mird_progress *progress, void *user_data);
+
+MIRD_API mird_event mird_progress_event(const mird_progress *p);
+/* The epoch (from 1) the event belongs to. */
+MIRD_API int64_t mird_progress_epoch(const mird_progress *p);
+/* Steps completed in this run, and the most it can take (epochs x batches). */
+MIRD_API int64_t mird_progress_step(const mird_progress *p);
+MIRD_API int64_t mird_progress_total_steps(const mird_progress *p);
+/* STEP: the step's term; EPOCH: its mean over the epoch's steps (NaN where
+ * a term never applied).  NaN for an unknown term. */
+MIRD_API double mird_progress_term(const mird_progress *p, mird_term term);
+/* EPOCH: the validation metric (NaN without a validation set); STEP: NaN. */
+MIRD_API double mird_progress_metric(const mird_progress *p, mird_metric metric);
+/* EPOCH: 1 when this epoch is the best so far by select_by; else 0. */
+MIRD_API int mird_progress_improved(const mird_progress *p);
+/* With mird_fit_seeds: which run (from 0); 0 otherwise. */
+MIRD_API int64_t mird_progress_run(const mird_progress *p);
+
+/* How a run ended. */
+typedef enum mird_stop {
+    MIRD_STOP_EPOCHS = 0,    /* all configured epochs ran */
+    MIRD_STOP_PATIENCE = 1,  /* patience epochs without improvement */
+    MIRD_STOP_CANCELLED = 2  /* the progress callback asked to stop */
+} mird_stop;
+
+/* A run's history, made by mird_fit. */
+typedef struct mird_report mird_report;
+
+MIRD_API void mird_report_destroy(mird_report *report);
+MIRD_API int64_t mird_report_epochs(const mird_report *report);
+/* The epoch (from 1) whose parameters the model holds at the end, or 0 when
+ * there was no validation set (the model holds the last epoch's). */
+MIRD_API int64_t mird_report_best_epoch(const mird_report *report);
+MIRD_API mird_stop mird_report_stop(const mird_report *report);
+/* Epoch `epoch` (from 1): mean training term, validation metric; NaN for an
+ * epoch, term or metric out of range. */
+MIRD_API double mird_report_term(const mird_report *report, int64_t epoch, mird_term term);
+MIRD_API double mird_report_metric(const mird_report *report, int64_t epoch, mird_metric metric);
+
+/* Trains the model as MODEL.md section 6 says, with the settings of the
+ * model's configuration: `epochs` epochs over `train` in batches of
+ * `batch_size` labeled samples (shuffled per epoch from the seed; the last
+ * batch of an epoch may be smaller), each joined by round(unlabeled_ratio x
+ * its size) samples of `unlabeled` (may be NULL) drawn without replacement
+ * and without repeats within an epoch while they last; after each epoch the
+ * metrics on `valid` (may be NULL), keeping the best parameters by
+ * select_by (validation MAE or MSE) and stopping after `patience` epochs
+ * without improvement (0: never early).  At the end the model holds the best
+ * epoch's parameters.  The optimizer's schedule is set to span the run (on
+ * top of steps it already took).  The test split is never looked at.
+ * `train` must have labels; its unlabeled samples are skipped.
+ * progress (may be NULL) is called after every step and epoch; a nonzero
+ * return stops the run: mird_fit then returns MIRD_ERR_CANCELLED with the
+ * model holding the best parameters so far (the last ones without a
+ * validation set), and the report covering the epochs done.
+ * report (may be NULL) receives the history; the caller destroys it.
+ * On any other error the model and optimizer are restored to what they were
+ * before the call.
+ * Errors: MIRD_ERR_NULL_ARGUMENT, MIRD_ERR_INVALID_ARGUMENT (an optimizer of
+ * another model), MIRD_ERR_SHAPE, MIRD_ERR_STATE (a dataset field never set,
+ * no labeled training sample), MIRD_ERR_NONFINITE, MIRD_ERR_CANCELLED,
+ * MIRD_ERR_OUT_OF_MEMORY, MIRD_ERR_BACKEND. */
+MIRD_API mird_status mird_fit(mird_model *model, mird_optimizer *opt, const mird_dataset *train,
+                              const mird_dataset *unlabeled, const mird_dataset *valid,
+                              mird_progress_fn progress, void *user_data, mird_report **report);
+
+/* Several runs of mird_fit on the same data, as the MMSA toolkit reports
+ * results: for each seed a model made from cfg with that seed, trained, then
+ * evaluated on `test`.  per_run (may be NULL) receives [n_seeds,
+ * MIRD_METRIC_COUNT] test metrics; mean and stddev (either may be NULL)
+ * [MIRD_METRIC_COUNT] each; the standard deviation is numpy's default
+ * (population, ddof = 0), as MMSA prints it.
+ * Errors: those of mird_model_create, mird_fit and mird_evaluate, and
+ * MIRD_ERR_INVALID_ARGUMENT for n_seeds < 1. */
+MIRD_API mird_status mird_fit_seeds(const mird_config *cfg, const uint64_t *seeds, size_t n_seeds,
+                                    const mird_dataset *train, const mird_dataset *unlabeled,
+                                    const mird_dataset *valid, const mird_dataset *test,
+                                    mird_progress_fn progress, void *user_data, double *per_run,
+                                    double *mean, double *stddev);
+
+/* ------------------------------------------------------------------------ */
+/* Checkpoints                                                               */
+/* ------------------------------------------------------------------------ */
+
+/* A checkpoint is a safetensors file: every parameter under its MODEL.md
+ * section 9 name as float32, and in the header's metadata the format
+ * ("mird.format" = "1"), the library version ("mird.version") and every
+ * setting of the configuration ("mird.config.<name>" in mird_config_set's
+ * text form).  With an optimizer, its Adam moments ("optimizer.m.<name>",
+ * "optimizer.v.<name>") and step counts ("mird.optimizer.steps",
+ * "mird.optimizer.estimator_steps", "mird.optimizer.total_steps") too.
+ * Saving writes a temporary file in the same directory, flushes it to disk
+ * and renames it over `path`, so `path` holds either the old file or the
+ * complete new one.
+ * Errors: MIRD_ERR_NULL_ARGUMENT, MIRD_ERR_INVALID_ARGUMENT (an optimizer of
+ * another model), MIRD_ERR_IO, MIRD_ERR_OUT_OF_MEMORY. */
+MIRD_API mird_status mird_model_save(mird_model *model, const mird_optimizer *opt,
+                                     const char *path);
+
+/* A new model with the configuration and parameters of a checkpoint.  Every
+ * parameter must be present with its shape, and nothing else but optimizer
+ * state; otherwise nothing is made.
+ * Errors: MIRD_ERR_NULL_ARGUMENT, MIRD_ERR_IO, MIRD_ERR_FORMAT (naming the
+ * tensor or setting), MIRD_ERR_UNSUPPORTED (a newer format),
+ * MIRD_ERR_OUT_OF_MEMORY, MIRD_ERR_BACKEND. */
+MIRD_API mird_status mird_model_load(const char *path, mird_model **out);
+
+/* Restores the optimizer state a checkpoint holds into an optimizer of a
+ * model with the same parameter shapes.  All or nothing.
+ * Errors: MIRD_ERR_NULL_ARGUMENT, MIRD_ERR_IO, MIRD_ERR_FORMAT,
+ * MIRD_ERR_STATE (the checkpoint holds no optimizer state). */
+MIRD_API mird_status mird_optimizer_load(mird_optimizer *opt, const char *path);
+
+/* Loads pretrained weights by name: every tensor of the safetensors file at
+ * `path` whose name starts with `from_prefix` (may be "") is loaded into the
+ * model's parameter named `to_prefix` + the rest of its name, when the model
+ * has one.  The older Hugging Face spellings LayerNorm.gamma/.beta load as
+ * .weight/.bias; F32, F16 and BF16 tensors are accepted.  For
+ * bert-base-uncased: from "bert." to "agnostic." and again to "language.".
+ * Shapes must match, and at least one tensor must load; otherwise nothing
+ * changes.  `loaded` (may be NULL) receives the number of tensors loaded.
+ * Errors: MIRD_ERR_NULL_ARGUMENT, MIRD_ERR_IO, MIRD_ERR_FORMAT,
+ * MIRD_ERR_SHAPE (naming the tensor), MIRD_ERR_STATE (nothing matched). */
+MIRD_API mird_status mird_model_load_weights(mird_model *model, const char *path,
+                                             const char *from_prefix, const char *to_prefix,
+                                             int64_t *loaded);
+
+/* Reads one metadata value of a safetensors file (for example
+ * "mird.version" or "mird.config.hidden") into buf, NUL-terminated.
+ * Errors: MIRD_ERR_NULL_ARGUMENT, MIRD_ERR_IO, MIRD_ERR_FORMAT,
+ * MIRD_ERR_INVALID_ARGUMENT (no such key), MIRD_ERR_SHAPE (buf too small;
+ * the size needed, with the NUL, goes to *needed when needed is not NULL). */
+MIRD_API mird_status mird_checkpoint_metadata(const char *path, const char *key, char *buf,
+                                              size_t size, size_t *needed);
+
 #ifdef __cplusplus
 }
 #endif
