@@ -2,6 +2,8 @@
  * model on a dataset. */
 #include <string.h>
 
+#include "core/threads.h"
+#include "train/fit.h"
 #include "train/metrics.h"
 
 const char *mird_metric_name(mird_metric metric)
@@ -31,5 +33,27 @@ mird_status mird_metrics_compute(const float *predictions, const float *labels, 
     }
     memcpy(metrics, values,
            (n_metrics < MIRD_METRIC_COUNT ? n_metrics : MIRD_METRIC_COUNT) * sizeof(double));
+    return MIRD_OK;
+}
+
+mird_status mird_evaluate(mird_model *model, const mird_dataset *ds, double *metrics,
+                          size_t n_metrics, float *predictions)
+{
+    if (!model || !ds)
+        return mird_fail_thread(MIRD_ERR_NULL_ARGUMENT, "mird_evaluate: %s is NULL",
+                                model ? "ds" : "model");
+    mird_error_clear(&model->err);
+    mird_threads_apply();
+    double values[MIRD_METRIC_COUNT];
+    int want_metrics = metrics && n_metrics > 0;
+    mird_status st = mird_evaluate_dataset(model, ds, "the dataset", want_metrics ? values : NULL,
+                                           predictions);
+    if (st != MIRD_OK) {
+        mird_error_publish(&model->err);
+        return st;
+    }
+    if (want_metrics)
+        memcpy(metrics, values,
+               (n_metrics < MIRD_METRIC_COUNT ? n_metrics : MIRD_METRIC_COUNT) * sizeof(double));
     return MIRD_OK;
 }
