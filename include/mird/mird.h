@@ -226,7 +226,7 @@ MIRD_API mird_status mird_set_log_callback(mird_log_fn callback,
  *
  *   mird_config *cfg;
  *   mird_config_create(&cfg);                 // defaults: the "mosi" preset
- *   mird_config_preset(cfg, "tiny");          // or "mosi", "mosei", "bert-base"
+ *   mird_config_preset(cfg, "tiny");          // or "demo", "mosi", "mosei", "bert-base"
  *   mird_config_set_real(cfg, MIRD_PARAM_LAMBDA, 0.1);
  *   mird_config_set(cfg, "constraint", "oc"); // by name, locale-proof
  *   ...
@@ -346,7 +346,10 @@ MIRD_API void mird_config_destroy(mird_config *cfg);
 /* Resets every setting to its default, then applies a preset of MODEL.md
  * section 8: "tiny" (tests), "mosi", "mosei" (MMSA unaligned features, a
  * small transformer trained from scratch), "bert-base" (tokens, 768/12/12,
- * 512 positions, learning rate 1e-5, MOSI's audio and visual shapes).
+ * 512 positions, learning rate 1e-5, MOSI's audio and visual shapes), and
+ * "demo", the synthetic demo's model (text 12 x 24, audio 20 x 8, visual
+ * 20 x 12, H = 32 with 1 layer and 4 heads, z = r = CLUB h = 16, batch 32,
+ * 30 epochs, patience 8, learning rate 2e-3, dropout 0.1 throughout).
  * Errors: MIRD_ERR_INVALID_ARGUMENT for an unknown name (cfg unchanged). */
 MIRD_API mird_status mird_config_preset(mird_config *cfg, const char *preset);
 
