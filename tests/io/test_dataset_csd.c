@@ -384,9 +384,9 @@ static mosi_row *read_mosi_table(const char *path, int *count)
             continue;
         ck_assert(*count < 4096);
         mosi_row *r = &rows[*count];
-        ck_assert_int_eq(sscanf(line, "%47[^\t]\t%31[^\t]\t%d\t%7[^\t]\t%lf", r->id, video_id, &clip,
-                                r->split, &r->label),
-                         5);
+        int fields = sscanf(line, "%47[^\t]\t%31[^\t]\t%d\t%7[^\t]\t%lf", r->id, video_id,
+                            &clip, r->split, &r->label);
+        ck_assert_int_eq(fields, 5);
         (*count)++;
     }
     free(line);
@@ -402,19 +402,30 @@ static const mosi_row *find_row(const mosi_row *rows, int count, const char *id)
     return NULL;
 }
 
-START_TEST(test_real_mosi_labels_match_the_clip_numbering)
+/* The real label file's path into `labels` and the table's rows, or NULL
+ * when the shared data is absent (the test then skips). */
+static mosi_row *load_mosi(char labels[1024], int *count)
 {
     const char *csd = hw_shared_data(MIRD_SHARED_DATA_DIR,
                                      "mosi_opinion_labels_csd/CMU_MOSI_Opinion_Labels.csd");
     if (!csd)
-        return;
-    char labels[1024];
-    snprintf(labels, sizeof labels, "%s", csd);
-    const char *table = hw_shared_data(MIRD_SHARED_DATA_DIR, "mosi_labels_text_gcnet/mosi_labels.tsv");
+        return NULL;
+    snprintf(labels, 1024, "%s", csd);
+    const char *table = hw_shared_data(MIRD_SHARED_DATA_DIR,
+                                       "mosi_labels_text_gcnet/mosi_labels.tsv");
     ck_assert_ptr_nonnull(table);
+    mosi_row *rows = read_mosi_table(table, count);
+    ck_assert_int_eq(*count, 2199);
+    return rows;
+}
+
+START_TEST(test_real_mosi_labels_match_the_clip_numbering)
+{
+    char labels[1024];
     int count;
-    mosi_row *rows = read_mosi_table(table, &count);
-    ck_assert_int_eq(count, 2199);
+    mosi_row *rows = load_mosi(labels, &count);
+    if (!rows)
+        return;
     mird_dataset *ds = read_ok(labels, NULL, NULL, NULL);
     ck_assert_int_eq(ds->samples.size, 2199);
     /* Every id is a CMU-MOSI clip with the same label, so the 2199 distinct
@@ -438,21 +449,16 @@ END_TEST
 
 START_TEST(test_real_mosi_standard_folds)
 {
-    const char *csd = hw_shared_data(MIRD_SHARED_DATA_DIR,
-                                     "mosi_opinion_labels_csd/CMU_MOSI_Opinion_Labels.csd");
-    if (!csd)
-        return;
     char labels[1024], options[1200];
-    snprintf(labels, sizeof labels, "%s", csd);
+    int count;
+    mosi_row *rows = load_mosi(labels, &count);
+    if (!rows)
+        return;
     const char *folds = hw_shared_data(MIRD_SHARED_DATA_DIR, "cmu_std_folds/mosi_std_folds.tsv");
     ck_assert_ptr_nonnull(folds);
     static const char *const splits[] = {"train", "valid", "test"};
     static const int sizes[] = {1284, 229, 686};
     snprintf(options, sizeof options, "folds=%s,split=%s", folds, splits[_i]);
-    const char *table = hw_shared_data(MIRD_SHARED_DATA_DIR, "mosi_labels_text_gcnet/mosi_labels.tsv");
-    ck_assert_ptr_nonnull(table);
-    int count;
-    mosi_row *rows = read_mosi_table(table, &count);
     mird_dataset *ds = read_ok(labels, NULL, NULL, options);
     ck_assert_int_eq(ds->samples.size, sizes[_i]);
     for (int64_t s = 0; s < ds->samples.size; s++) {
