@@ -2,14 +2,6 @@
  * readers of lib/io. */
 #include "io/dataset_readers.h"
 
-static mird_status check_split(const char *function, mird_split split)
-{
-    if (mird_split_text(split))
-        return MIRD_OK;
-    return mird_fail_thread(MIRD_ERR_INVALID_ARGUMENT, "%s: split = %d is not train (0), valid "
-                            "(1) or test (2)", function, (int)split);
-}
-
 static mird_status published(mird_status status, const mird_error *err)
 {
     if (status != MIRD_OK)
@@ -24,7 +16,6 @@ mird_status mird_dataset_read_hdf5(const char *path, mird_split split, const cha
         return mird_fail_thread(MIRD_ERR_NULL_ARGUMENT, "mird_dataset_read_hdf5: %s is NULL",
                                 path ? "out" : "path");
     *out = NULL;
-    MIRD_TRY(check_split("mird_dataset_read_hdf5", split));
     mird_error err;
     mird_error_clear(&err);
     return published(mird_read_mmsa(path, split, options, out, &err), &err);
@@ -37,7 +28,6 @@ mird_status mird_dataset_read_mfn(const char *directory, mird_split split, const
         return mird_fail_thread(MIRD_ERR_NULL_ARGUMENT, "mird_dataset_read_mfn: %s is NULL",
                                 directory ? "out" : "directory");
     *out = NULL;
-    MIRD_TRY(check_split("mird_dataset_read_mfn", split));
     mird_error err;
     mird_error_clear(&err);
     return published(mird_read_mfn(directory, split, options, out, &err), &err);

@@ -253,6 +253,9 @@ mird_status mird_read_mmsa(const char *path, mird_split split, const char *optio
                            mird_dataset **out, mird_error *err)
 {
     *out = NULL;
+    if (!mird_split_text(split))
+        return mird_fail(err, MIRD_ERR_INVALID_ARGUMENT, "split = %d is not train (0), valid "
+                         "(1) or test (2)", (int)split);
     mmsa_options parsed = {.text_mode = TEXT_BY_FILE};
     MIRD_TRY(mird_options_parse(options, mmsa_option, &parsed, err));
     mird_hdf5_quiet quiet;

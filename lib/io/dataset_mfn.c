@@ -279,6 +279,9 @@ mird_status mird_read_mfn(const char *directory, mird_split split, const char *o
                           mird_dataset **out, mird_error *err)
 {
     *out = NULL;
+    if (!mird_split_text(split))
+        return mird_fail(err, MIRD_ERR_INVALID_ARGUMENT, "split = %d is not train (0), valid "
+                         "(1) or test (2)", (int)split);
     mfn_options parsed = {.label_scale = 1.0};
     MIRD_TRY(mird_options_parse(options, mfn_option, &parsed, err));
     mird_hdf5_quiet quiet;
