@@ -226,7 +226,7 @@ MIRD_API mird_status mird_set_log_callback(mird_log_fn callback,
  *
  *   mird_config *cfg;
  *   mird_config_create(&cfg);                 // defaults: the "mosi" preset
- *   mird_config_preset(cfg, "tiny");          // or "mosi", "mosei", "bert-base"
+ *   mird_config_preset(cfg, "tiny");          // or "demo", "mosi", "mosei", "bert-base"
  *   mird_config_set_real(cfg, MIRD_PARAM_LAMBDA, 0.1);
  *   mird_config_set(cfg, "constraint", "oc"); // by name, locale-proof
  *   ...
@@ -346,7 +346,10 @@ MIRD_API void mird_config_destroy(mird_config *cfg);
 /* Resets every setting to its default, then applies a preset of MODEL.md
  * section 8: "tiny" (tests), "mosi", "mosei" (MMSA unaligned features, a
  * small transformer trained from scratch), "bert-base" (tokens, 768/12/12,
- * 512 positions, learning rate 1e-5, MOSI's audio and visual shapes).
+ * 512 positions, learning rate 1e-5, MOSI's audio and visual shapes), and
+ * "demo", the synthetic demo's model (text 12 x 24, audio 20 x 8, visual
+ * 20 x 12, H = 32 with 1 layer and 4 heads, z = r = CLUB h = 16, batch 32,
+ * 30 epochs, patience 8, learning rate 2e-3, dropout 0.1 throughout).
  * Errors: MIRD_ERR_INVALID_ARGUMENT for an unknown name (cfg unchanged). */
 MIRD_API mird_status mird_config_preset(mird_config *cfg, const char *preset);
 
@@ -647,8 +650,11 @@ MIRD_API mird_status mird_dataset_fill_batch(const mird_dataset *ds, int64_t fir
  * Python converter from MMSA's unaligned_50.pkl.  text is [N, T_l, d_l]
  * features with position 0 the [CLS] vector; text_bert is [N, 3, T_l]
  * (token ids, attention mask, segment ids) and the text length is the mask's
- * sum.  Extra key: text=features|tokens (default: features when /<split>/text
- * exists, tokens otherwise).
+ * sum (also for features; without text_bert, the count of leading rows that
+ * are not all zero).  Numbers may be stored in any integer or floating type
+ * (token ids and lengths must be whole int32 values), ids as fixed- or
+ * variable-length strings.  Extra key: text=features|tokens (default:
+ * features when /<split>/text exists, tokens otherwise).
  * Errors: MIRD_ERR_NULL_ARGUMENT, MIRD_ERR_INVALID_ARGUMENT, MIRD_ERR_IO (the
  * file cannot be opened), MIRD_ERR_FORMAT (a missing dataset, a wrong rank,
  * sizes that disagree between fields, lengths beyond the padding),
@@ -658,9 +664,10 @@ MIRD_API mird_status mird_dataset_read_hdf5(const char *path, mird_split split,
 
 /* The word-aligned HDF5 files of the Memory Fusion Network release (ICT-MMMO,
  * YouTube, POM): directory/{text_<split>_emb,audio_<split>,video_<split>,
- * y_<split>}.h5, each one float64 dataset.  A modality whose file is absent
- * is missing for every sample (length 0; its width is taken from another
- * split's file when one exists).  A sequence's valid frames run from its
+ * y_<split>}.h5, each holding one numeric dataset (whatever its name).
+ * A modality whose file is absent is missing for every sample (length 0; its
+ * padded length and width are taken from another split's file when one
+ * exists, else it is shaped 1 x 1).  A sequence's valid frames run from its
  * first to its last frame that is not all zeros and are moved to the front
  * (libmird pads at the end); a sequence with no such frame has length 0.
  * Extra keys: label_column=N (for [N, k] labels; default 0),
@@ -673,15 +680,19 @@ MIRD_API mird_status mird_dataset_read_mfn(const char *directory, mird_split spl
 /* CMU-MultimodalSDK computational sequences (.csd, HDF5): a label sequence
  * and up to three feature sequences (NULL for a modality without one, which
  * is then missing: length 0, shaped 1 x 1).  Samples are the label
- * sequence's segments, ordered by video id and then by start time; a
- * segment's id is "<video>_<k>" with k counting from 1 in time order (the
- * CMU-MOSI clip numbering).  A feature sequence contributes, for each
+ * sequence's segments (the label is the first feature column), ordered by
+ * video id and then as the file stores them; a segment's id is
+ * "<video>_<k>" with k its position from 1 among its video's stored
+ * segments.  That is the CMU-MOSI clip numbering, which is time order except
+ * for a few segments added later.  A feature sequence contributes, for each
  * segment, the frames of the same video whose intervals lie inside the
- * segment's interval; a segment whose video the feature file lacks is an
- * error.  Extra keys: folds=<path> and split=train|valid|test (keep the
- * videos a "video_id<TAB>split" file assigns to that split),
- * text_length=N, audio_length=N, vision_length=N (pad or cut to N frames;
- * default: the longest segment).
+ * segment's interval (to within 0.1 ms), in time order; a segment whose video
+ * the feature file lacks is an error.  Extra keys: folds=<path> and
+ * split=train|valid|test (keep the videos a "video_id<TAB>split" file assigns
+ * to that split; a first line "video_id<TAB>split" is a heading),
+ * text_length=N, audio_length=N, vision_length=N (pad or keep the first N
+ * frames of a modality that has a sequence; default: the longest segment's
+ * count, at least 1).
  * Errors as for mird_dataset_read_hdf5. */
 MIRD_API mird_status mird_dataset_read_csd(const char *labels_path, const char *text_path,
                                            const char *audio_path, const char *vision_path,

@@ -27,6 +27,15 @@ START_TEST(test_defaults_and_presets)
     ck_assert_int_eq(mird_config_get_int(cfg, MIRD_PARAM_CLUB_HIDDEN), 8);
     ck_assert_int_eq(mird_config_get_int(cfg, MIRD_PARAM_VISION_LENGTH), 10);
 
+    /* The demo preset must make a valid model (heads divide the width, ...). */
+    ck_assert_int_eq(mird_config_preset(cfg, "demo"), MIRD_OK);
+    ck_assert_int_eq(mird_config_get_int(cfg, MIRD_PARAM_LATENT_DIM), 16);
+    ck_assert_int_eq(mird_config_get_int(cfg, MIRD_PARAM_EPOCHS), 30);
+    ck_assert_double_eq(mird_config_get_real(cfg, MIRD_PARAM_DROPOUT_WSA), 0.1);
+    mird_model *demo_model = NULL;
+    ck_assert_int_eq(mird_model_create(cfg, &demo_model), MIRD_OK);
+    mird_model_destroy(demo_model);
+
     ck_assert_int_eq(mird_config_preset(cfg, "mosei"), MIRD_OK);
     ck_assert_int_eq(mird_config_get_int(cfg, MIRD_PARAM_AUDIO_DIM), 74);
     ck_assert_int_eq(mird_config_get_int(cfg, MIRD_PARAM_HIDDEN), 128); /* reset, not tiny's */
