@@ -199,6 +199,46 @@ START_TEST(test_copy_checks_dtype_and_shape)
 }
 END_TEST
 
+START_TEST(test_header_only_open_reads_no_data)
+{
+    char path[256];
+    tu_temp_path(path, sizeof path, "header.safetensors");
+    mird_error err = {0};
+    mird_st_writer *writer = sample_writer();
+    ck_assert_int_eq(mird_st_writer_save(writer, path, &err), MIRD_OK);
+    mird_st_writer_destroy(writer);
+    mird_st_file *whole = NULL, *header = NULL;
+    ck_assert_int_eq(mird_st_open(path, &whole, &err), MIRD_OK);
+    ck_assert_int_eq(mird_st_open_header(path, &header, &err), MIRD_OK);
+    ck_assert_int_eq(mird_st_count(header), SAMPLE_COUNT);
+    for (int i = 0; i < SAMPLE_COUNT; i++) {
+        const mird_st_tensor *a = mird_st_tensor_at(whole, i), *b = mird_st_tensor_at(header, i);
+        ck_assert_str_eq(a->name, b->name);
+        ck_assert_int_eq(a->ndim, b->ndim);
+        ck_assert_uint_eq(a->offset, b->offset);
+        ck_assert_uint_eq(a->nbytes, b->nbytes);
+        ck_assert_ptr_null(b->data);
+    }
+    ck_assert_str_eq(mird_st_metadata(header, "format"), "pt");
+    float weights[6];
+    const int64_t weight_shape[2] = {2, 3};
+    ck_assert_int_eq(mird_st_copy_f32(header, "encoder.weight", 2, weight_shape, weights, &err),
+                     MIRD_ERR_INVALID_ARGUMENT);
+    assert_mentions(&err, "header-only");
+    mird_st_close(whole);
+    mird_st_close(header);
+
+    /* Offsets are still checked, against the file's size. */
+    size_t size;
+    unsigned char *bytes = tu_read_file(path, &size);
+    tu_write_file(path, bytes, size - 1);
+    ck_assert_int_eq(mird_st_open_header(path, &header, &err), MIRD_ERR_FORMAT);
+    ck_assert_ptr_null(header);
+    assert_mentions(&err, "data_offsets");
+    free(bytes);
+}
+END_TEST
+
 START_TEST(test_writes_are_deterministic_and_aligned)
 {
     char first[256], second[256];
@@ -648,6 +688,7 @@ static Suite *safetensors_suite(void)
     tcase_add_checked_fixture(tc, tu_make_temp_dir, tu_remove_temp_dir);
     tcase_add_test(tc, test_round_trip_of_every_dtype);
     tcase_add_test(tc, test_copy_checks_dtype_and_shape);
+    tcase_add_test(tc, test_header_only_open_reads_no_data);
     tcase_add_test(tc, test_writes_are_deterministic_and_aligned);
     tcase_add_test(tc, test_writer_emits_the_exact_format);
     tcase_add_test(tc, test_empty_writer_writes_a_valid_file);
