@@ -861,11 +861,14 @@ MIRD_API mird_status mird_fit_seeds(const mird_config *cfg, const uint64_t *seed
 
 /* A checkpoint is a safetensors file: every parameter under its MODEL.md
  * section 9 name as float32, and in the header's metadata the format
- * ("mird.format" = "1"), the library version ("mird.version") and every
+ * ("mird.format" = "1"), the library version ("mird.version"), every
  * setting of the configuration ("mird.config.<name>" in mird_config_set's
- * text form).  With an optimizer, its Adam moments ("optimizer.m.<name>",
- * "optimizer.v.<name>") and step counts ("mird.optimizer.steps",
- * "mird.optimizer.estimator_steps", "mird.optimizer.total_steps") too.
+ * text form) and the number of training passes the model has run
+ * ("mird.model.passes"; they key the dropout masks of the next step, so a
+ * resumed run continues exactly as an uninterrupted one).  With an
+ * optimizer, its Adam moments ("optimizer.m.<name>", "optimizer.v.<name>")
+ * and step counts ("mird.optimizer.steps", "mird.optimizer.estimator_steps",
+ * "mird.optimizer.total_steps") too.
  * Saving writes a temporary file in the same directory, flushes it to disk
  * and renames it over `path`, so `path` holds either the old file or the
  * complete new one.
@@ -875,17 +878,24 @@ MIRD_API mird_status mird_model_save(mird_model *model, const mird_optimizer *op
                                      const char *path);
 
 /* A new model with the configuration and parameters of a checkpoint.  Every
- * parameter must be present with its shape, and nothing else but optimizer
- * state; otherwise nothing is made.
+ * parameter must be present with its shape (float32, finite), and nothing
+ * else but optimizer state (complete, or none at all); otherwise nothing is
+ * made.  The file must hold every setting the release that wrote it
+ * ("mird.version") knew; a setting added by a later release takes its
+ * default (new settings default to the behaviour of the releases before
+ * them); a setting this release does not know is an error.
  * Errors: MIRD_ERR_NULL_ARGUMENT, MIRD_ERR_IO, MIRD_ERR_FORMAT (naming the
  * tensor or setting), MIRD_ERR_UNSUPPORTED (a newer format),
  * MIRD_ERR_OUT_OF_MEMORY, MIRD_ERR_BACKEND. */
 MIRD_API mird_status mird_model_load(const char *path, mird_model **out);
 
-/* Restores the optimizer state a checkpoint holds into an optimizer of a
- * model with the same parameter shapes.  All or nothing.
+/* Restores the optimizer state a checkpoint holds (moments and step counts)
+ * into an optimizer of a model with the same parameter names and shapes.
+ * All or nothing.
  * Errors: MIRD_ERR_NULL_ARGUMENT, MIRD_ERR_IO, MIRD_ERR_FORMAT,
- * MIRD_ERR_STATE (the checkpoint holds no optimizer state). */
+ * MIRD_ERR_UNSUPPORTED (a newer format), MIRD_ERR_SHAPE (the checkpoint's
+ * parameters differ from the model's, naming the tensor), MIRD_ERR_STATE
+ * (the checkpoint holds no optimizer state). */
 MIRD_API mird_status mird_optimizer_load(mird_optimizer *opt, const char *path);
 
 /* Loads pretrained weights by name: every tensor of the safetensors file at
@@ -896,17 +906,22 @@ MIRD_API mird_status mird_optimizer_load(mird_optimizer *opt, const char *path);
  * bert-base-uncased: from "bert." to "agnostic." and again to "language.".
  * Shapes must match, and at least one tensor must load; otherwise nothing
  * changes.  `loaded` (may be NULL) receives the number of tensors loaded.
- * Errors: MIRD_ERR_NULL_ARGUMENT, MIRD_ERR_IO, MIRD_ERR_FORMAT,
- * MIRD_ERR_SHAPE (naming the tensor), MIRD_ERR_STATE (nothing matched). */
+ * Errors: MIRD_ERR_NULL_ARGUMENT, MIRD_ERR_IO, MIRD_ERR_FORMAT (a loading
+ * tensor of another dtype or with a non-finite value, two tensors loading
+ * into one parameter), MIRD_ERR_SHAPE (naming the tensor), MIRD_ERR_STATE
+ * (nothing matched). */
 MIRD_API mird_status mird_model_load_weights(mird_model *model, const char *path,
                                              const char *from_prefix, const char *to_prefix,
                                              int64_t *loaded);
 
 /* Reads one metadata value of a safetensors file (for example
- * "mird.version" or "mird.config.hidden") into buf, NUL-terminated.
+ * "mird.version" or "mird.config.hidden") into buf, NUL-terminated;
+ * *needed, when needed is not NULL, receives the size that takes, with the
+ * NUL.  Only the file's header is read.  buf may be NULL when size is 0, to
+ * ask for the size alone.
  * Errors: MIRD_ERR_NULL_ARGUMENT, MIRD_ERR_IO, MIRD_ERR_FORMAT,
  * MIRD_ERR_INVALID_ARGUMENT (no such key), MIRD_ERR_SHAPE (buf too small;
- * the size needed, with the NUL, goes to *needed when needed is not NULL). */
+ * buf is left as it was, *needed is still set). */
 MIRD_API mird_status mird_checkpoint_metadata(const char *path, const char *key, char *buf,
                                               size_t size, size_t *needed);
 

@@ -3,7 +3,6 @@
 #include <string.h>
 
 #include "core/alloc.h"
-#include "core/numtext.h"
 #include "model/config.h"
 
 /* Records a failure on the handle (if any) and in the thread's slot. */
@@ -135,19 +134,7 @@ mird_status mird_config_get_text(const mird_config *cfg, mird_param param, char 
         mird_fail(&err, MIRD_ERR_INVALID_ARGUMENT, "unknown setting %d", (int)param);
         return config_failed(cfg, &err);
     }
-    double value = cfg->values[param];
-    int fits;
-    if (info->kind == MIRD_SETTING_CHOICE) {
-        const char *text = info->choices[(int)value];
-        fits = strlen(text) < size;
-        if (fits)
-            memcpy(buf, text, strlen(text) + 1);
-    } else {
-        fits = mird_format_double(buf, size, value);
-    }
-    if (!fits) {
-        if (size > 0)
-            buf[0] = '\0';
+    if (!mird_config_value_text(cfg, info, buf, size)) {
         mird_fail(&err, MIRD_ERR_INVALID_ARGUMENT, "%zu bytes are too few for %s", size,
                   info->name);
         return config_failed(cfg, &err);

@@ -46,11 +46,14 @@ typedef enum mird_st_dtype {
 const char *mird_st_dtype_name(mird_st_dtype dtype);
 /* Bytes per element, or 0 outside the enum. */
 size_t mird_st_dtype_size(mird_st_dtype dtype);
+/* "[2, 3]", for messages; cut short if `size` is too small. */
+void mird_st_format_shape(char *buf, size_t size, int ndim, const int64_t *shape);
 
 /* One tensor as the file describes it.  `data` points into the handle's
  * buffer, which starts 64-byte aligned, so it is aligned to the element size
  * whenever the file's offsets are (true of files from mird_st_writer_save()
- * and from the Hugging Face library); mird_st_copy() works either way. */
+ * and from the Hugging Face library); mird_st_copy() works either way.
+ * After mird_st_open_header() `data` is NULL. */
 typedef struct mird_st_tensor {
     const char *name;
     mird_st_dtype dtype;
@@ -68,6 +71,10 @@ typedef struct mird_st_file mird_st_file;
 
 /* Reads and validates the whole file at `path`; *out is NULL on failure. */
 mird_status mird_st_open(const char *path, mird_st_file **out, mird_error *err);
+/* Reads and validates the header alone (offsets are checked against the
+ * file's size), for reading metadata and shapes without loading the data:
+ * every tensor's `data` is NULL and mird_st_copy() refuses to copy. */
+mird_status mird_st_open_header(const char *path, mird_st_file **out, mird_error *err);
 /* NULL is harmless. */
 void mird_st_close(mird_st_file *file);
 

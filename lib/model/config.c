@@ -154,6 +154,24 @@ mird_status mird_config_store_text(mird_config *cfg, const char *name, const cha
     return mird_config_store(cfg, info->param, value, err);
 }
 
+bool mird_config_value_text(const mird_config *cfg, const mird_setting_info *info, char *buf,
+                            size_t size)
+{
+    double value = cfg->values[info->param];
+    bool fits;
+    if (info->kind == MIRD_SETTING_CHOICE) {
+        const char *text = info->choices[(int)value];
+        fits = strlen(text) < size;
+        if (fits)
+            memcpy(buf, text, strlen(text) + 1);
+    } else {
+        fits = mird_format_double(buf, size, value);
+    }
+    if (!fits && size > 0)
+        buf[0] = '\0';
+    return fits;
+}
+
 typedef struct preset_value {
     mird_param param;
     double value;

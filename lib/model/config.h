@@ -8,6 +8,9 @@
 #ifndef MIRD_MODEL_CONFIG_H
 #define MIRD_MODEL_CONFIG_H
 
+#include <stdbool.h>
+#include <stddef.h>
+
 #include <mird/mird.h>
 
 #include "core/error.h"
@@ -46,6 +49,12 @@ mird_status mird_config_store(mird_config *cfg, mird_param param, double value, 
 /* Parses `text` (a number, or a choice's name) the same whatever the C locale. */
 mird_status mird_config_store_text(mird_config *cfg, const char *name, const char *text,
                                    mird_error *err);
+/* The value of a setting as mird_config_store_text() reads it back: a
+ * choice's name, or the shortest number that round-trips, whatever the C
+ * locale.  False, with buf "" when size > 0, if it does not fit in `size`
+ * bytes. */
+bool mird_config_value_text(const mird_config *cfg, const mird_setting_info *info, char *buf,
+                            size_t size);
 /* Checks the settings against each other (heads divide the width, ...). */
 mird_status mird_config_check(const mird_config *cfg, mird_error *err);
 

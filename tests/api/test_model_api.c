@@ -7,47 +7,9 @@
 #include <mird/mird.h>
 
 #include "core/alloc.h"
+#include "support/modelutil.h"
 #include "support/testutil.h"
 #include "train/trainer.h"
-
-typedef struct setup {
-    mird_config *cfg;
-    mird_model *model;
-    mird_optimizer *opt;
-    mird_batch *batch;
-    float text[5 * 6 * 16], audio[5 * 8 * 4], vision[5 * 10 * 6], labels[5];
-    int32_t text_len[5], audio_len[5], vision_len[5];
-} setup;
-
-static void make(setup *s)
-{
-    memset(s, 0, sizeof *s);
-    ck_assert_int_eq(mird_config_create(&s->cfg), MIRD_OK);
-    ck_assert_int_eq(mird_config_preset(s->cfg, "tiny"), MIRD_OK);
-    ck_assert_int_eq(mird_model_create(s->cfg, &s->model), MIRD_OK);
-    ck_assert_int_eq(mird_optimizer_create(s->model, &s->opt), MIRD_OK);
-    tu_fill_uniform(s->text, sizeof s->text / 4, -1, 1, 1);
-    tu_fill_uniform(s->audio, sizeof s->audio / 4, -1, 1, 2);
-    tu_fill_uniform(s->vision, sizeof s->vision / 4, -1, 1, 3);
-    tu_fill_uniform(s->labels, 5, -3, 3, 4);
-    int32_t tl[5] = {6, 2, 6, 1, 4}, al[5] = {8, 3, 0, 8, 1}, vl[5] = {10, 10, 2, 0, 5};
-    memcpy(s->text_len, tl, sizeof tl), memcpy(s->audio_len, al, sizeof al);
-    memcpy(s->vision_len, vl, sizeof vl);
-    ck_assert_int_eq(mird_batch_create(s->cfg, 5, &s->batch), MIRD_OK);
-    ck_assert_int_eq(mird_batch_set_text(s->batch, s->text, s->text_len, MIRD_BORROW), MIRD_OK);
-    ck_assert_int_eq(mird_batch_set_audio(s->batch, s->audio, s->audio_len, MIRD_BORROW), MIRD_OK);
-    ck_assert_int_eq(mird_batch_set_vision(s->batch, s->vision, s->vision_len, MIRD_BORROW),
-                     MIRD_OK);
-    ck_assert_int_eq(mird_batch_set_labels(s->batch, s->labels, NULL, MIRD_BORROW), MIRD_OK);
-}
-
-static void destroy(setup *s)
-{
-    mird_batch_destroy(s->batch);
-    mird_optimizer_destroy(s->opt);
-    mird_model_destroy(s->model);
-    mird_config_destroy(s->cfg);
-}
 
 /* A byte copy of everything a step may change. */
 typedef struct state_copy {
@@ -56,7 +18,7 @@ typedef struct state_copy {
     int64_t steps;
 } state_copy;
 
-static state_copy copy_state(const setup *s)
+static state_copy copy_state(const mu_tiny *s)
 {
     state_copy c = {NULL, NULL, NULL, s->model->params.total, s->opt->steps};
     c.values = tu_copy(s->model->params.values, c.n);
@@ -65,7 +27,7 @@ static state_copy copy_state(const setup *s)
     return c;
 }
 
-static void assert_unchanged(const setup *s, state_copy *c)
+static void assert_unchanged(const mu_tiny *s, state_copy *c)
 {
     ck_assert_int_eq(memcmp(c->values, s->model->params.values, c->n * sizeof(float)), 0);
     ck_assert_int_eq(memcmp(c->m, s->opt->m, c->n * sizeof(float)), 0);
@@ -76,8 +38,8 @@ static void assert_unchanged(const setup *s, state_copy *c)
 
 START_TEST(test_step_reports_every_term)
 {
-    setup s;
-    make(&s);
+    mu_tiny s;
+    mu_tiny_make(&s);
     double terms[MIRD_TERM_COUNT + 3];
     for (int i = 0; i < MIRD_TERM_COUNT + 3; i++)
         terms[i] = -7.0;
@@ -93,14 +55,14 @@ START_TEST(test_step_reports_every_term)
     ck_assert_int_eq(mird_step(s.model, s.opt, s.batch, two, 2), MIRD_OK);
     ck_assert(isfinite(two[0]) && isfinite(two[1]));
     ck_assert_int_gt(mird_model_parameter_count(s.model), 10000);
-    destroy(&s);
+    mu_tiny_destroy(&s);
 }
 END_TEST
 
 START_TEST(test_step_misuse_changes_nothing)
 {
-    setup s;
-    make(&s);
+    mu_tiny s;
+    mu_tiny_make(&s);
     ck_assert_int_eq(mird_step(s.model, s.opt, s.batch, NULL, 0), MIRD_OK);
     state_copy c = copy_state(&s);
 
@@ -169,14 +131,14 @@ START_TEST(test_step_misuse_changes_nothing)
     mird_batch_destroy(partial);
 
     assert_unchanged(&s, &c);
-    destroy(&s);
+    mu_tiny_destroy(&s);
 }
 END_TEST
 
 START_TEST(test_inference_is_per_sample_and_read_only)
 {
-    setup s;
-    make(&s);
+    mu_tiny s;
+    mu_tiny_make(&s);
     ck_assert_int_eq(mird_step(s.model, s.opt, s.batch, NULL, 0), MIRD_OK);
     state_copy c = copy_state(&s);
     float pred[5], codes[5 * 4 * 8];
@@ -205,7 +167,7 @@ START_TEST(test_inference_is_per_sample_and_read_only)
     ck_assert_int_eq(mird_infer(s.model, s.batch, NULL, NULL), MIRD_ERR_NULL_ARGUMENT);
     ck_assert_ptr_nonnull(strstr(mird_last_error_message(), "predictions"));
     assert_unchanged(&s, &c);
-    destroy(&s);
+    mu_tiny_destroy(&s);
 }
 END_TEST
 

@@ -2,8 +2,6 @@
  * deterministic and atomic writes. */
 #define _XOPEN_SOURCE 700
 
-#include <dirent.h>
-#include <ftw.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -15,66 +13,6 @@
 
 #include "io/safetensors.h"
 #include "support/testutil.h"
-
-/* ---- A temporary directory per test ----------------------------------- */
-
-static char temp_dir[64];
-
-static void make_temp_dir(void)
-{
-    strcpy(temp_dir, "/tmp/mird_safetensors_XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(temp_dir));
-}
-
-static int remove_entry(const char *path, const struct stat *info, int kind, struct FTW *walk)
-{
-    (void)info, (void)kind, (void)walk;
-    chmod(path, 0700);
-    return remove(path);
-}
-
-static void remove_temp_dir(void)
-{
-    nftw(temp_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static void temp_path(char *buf, size_t size, const char *name)
-{
-    snprintf(buf, size, "%s/%s", temp_dir, name);
-}
-
-static int count_entries(const char *dir)
-{
-    DIR *handle = opendir(dir);
-    ck_assert_ptr_nonnull(handle);
-    int count = 0;
-    for (struct dirent *entry; (entry = readdir(handle)) != NULL;)
-        count += strcmp(entry->d_name, ".") != 0 && strcmp(entry->d_name, "..") != 0;
-    closedir(handle);
-    return count;
-}
-
-static void write_bytes(const char *path, const void *data, size_t size)
-{
-    FILE *f = fopen(path, "wb");
-    ck_assert_ptr_nonnull(f);
-    ck_assert_uint_eq(fwrite(data, 1, size, f), size);
-    ck_assert_int_eq(fclose(f), 0);
-}
-
-static unsigned char *read_bytes(const char *path, size_t *size)
-{
-    FILE *f = fopen(path, "rb");
-    ck_assert_ptr_nonnull(f);
-    fseek(f, 0, SEEK_END);
-    long length = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *data = malloc((size_t)length + 1);
-    ck_assert_uint_eq(fread(data, 1, (size_t)length, f), (size_t)length);
-    fclose(f);
-    *size = (size_t)length;
-    return data;
-}
 
 static void put_le(unsigned char *dst, uint64_t value, int bytes)
 {
@@ -92,7 +30,7 @@ static void craft_file(const char *path, uint64_t declared_length, const char *h
     memcpy(bytes + 8, header, header_size);
     if (buffer_size)
         memcpy(bytes + 8 + header_size, buffer, buffer_size);
-    write_bytes(path, bytes, 8 + header_size + buffer_size);
+    tu_write_file(path, bytes, 8 + header_size + buffer_size);
     free(bytes);
 }
 
@@ -173,7 +111,7 @@ static mird_st_writer *sample_writer(void)
 START_TEST(test_round_trip_of_every_dtype)
 {
     char path[256];
-    temp_path(path, sizeof path, "round.safetensors");
+    tu_temp_path(path, sizeof path, "round.safetensors");
     mird_error err = {0};
     mird_st_writer *writer = sample_writer();
     ck_assert_int_eq(mird_st_writer_save(writer, path, &err), MIRD_OK);
@@ -227,7 +165,7 @@ END_TEST
 START_TEST(test_copy_checks_dtype_and_shape)
 {
     char path[256];
-    temp_path(path, sizeof path, "copy.safetensors");
+    tu_temp_path(path, sizeof path, "copy.safetensors");
     mird_error err = {0};
     mird_st_writer *writer = sample_writer();
     ck_assert_int_eq(mird_st_writer_save(writer, path, &err), MIRD_OK);
@@ -261,11 +199,51 @@ START_TEST(test_copy_checks_dtype_and_shape)
 }
 END_TEST
 
+START_TEST(test_header_only_open_reads_no_data)
+{
+    char path[256];
+    tu_temp_path(path, sizeof path, "header.safetensors");
+    mird_error err = {0};
+    mird_st_writer *writer = sample_writer();
+    ck_assert_int_eq(mird_st_writer_save(writer, path, &err), MIRD_OK);
+    mird_st_writer_destroy(writer);
+    mird_st_file *whole = NULL, *header = NULL;
+    ck_assert_int_eq(mird_st_open(path, &whole, &err), MIRD_OK);
+    ck_assert_int_eq(mird_st_open_header(path, &header, &err), MIRD_OK);
+    ck_assert_int_eq(mird_st_count(header), SAMPLE_COUNT);
+    for (int i = 0; i < SAMPLE_COUNT; i++) {
+        const mird_st_tensor *a = mird_st_tensor_at(whole, i), *b = mird_st_tensor_at(header, i);
+        ck_assert_str_eq(a->name, b->name);
+        ck_assert_int_eq(a->ndim, b->ndim);
+        ck_assert_uint_eq(a->offset, b->offset);
+        ck_assert_uint_eq(a->nbytes, b->nbytes);
+        ck_assert_ptr_null(b->data);
+    }
+    ck_assert_str_eq(mird_st_metadata(header, "format"), "pt");
+    float weights[6];
+    const int64_t weight_shape[2] = {2, 3};
+    ck_assert_int_eq(mird_st_copy_f32(header, "encoder.weight", 2, weight_shape, weights, &err),
+                     MIRD_ERR_INVALID_ARGUMENT);
+    assert_mentions(&err, "header-only");
+    mird_st_close(whole);
+    mird_st_close(header);
+
+    /* Offsets are still checked, against the file's size. */
+    size_t size;
+    unsigned char *bytes = tu_read_file(path, &size);
+    tu_write_file(path, bytes, size - 1);
+    ck_assert_int_eq(mird_st_open_header(path, &header, &err), MIRD_ERR_FORMAT);
+    ck_assert_ptr_null(header);
+    assert_mentions(&err, "data_offsets");
+    free(bytes);
+}
+END_TEST
+
 START_TEST(test_writes_are_deterministic_and_aligned)
 {
     char first[256], second[256];
-    temp_path(first, sizeof first, "first.safetensors");
-    temp_path(second, sizeof second, "second.safetensors");
+    tu_temp_path(first, sizeof first, "first.safetensors");
+    tu_temp_path(second, sizeof second, "second.safetensors");
     mird_error err = {0};
     mird_st_writer *writer = sample_writer();
     ck_assert_int_eq(mird_st_writer_save(writer, first, &err), MIRD_OK);
@@ -275,8 +253,8 @@ START_TEST(test_writes_are_deterministic_and_aligned)
     mird_st_writer_destroy(writer);
 
     size_t first_size, second_size;
-    unsigned char *a = read_bytes(first, &first_size);
-    unsigned char *b = read_bytes(second, &second_size);
+    unsigned char *a = tu_read_file(first, &first_size);
+    unsigned char *b = tu_read_file(second, &second_size);
     ck_assert_uint_eq(first_size, second_size);
     ck_assert_int_eq(memcmp(a, b, first_size), 0);
     uint64_t header_length = 0;
@@ -293,7 +271,7 @@ END_TEST
 START_TEST(test_writer_emits_the_exact_format)
 {
     char path[256];
-    temp_path(path, sizeof path, "exact.safetensors");
+    tu_temp_path(path, sizeof path, "exact.safetensors");
     mird_error err = {0};
     mird_st_writer *writer = NULL;
     ck_assert_int_eq(mird_st_writer_create(&writer, &err), MIRD_OK);
@@ -315,7 +293,7 @@ START_TEST(test_writer_emits_the_exact_format)
     put_le(expected + 8 + padded, 0x3FC00000u, 4);
     put_le(expected + 12 + padded, 0xC0000000u, 4);
     size_t size;
-    unsigned char *bytes = read_bytes(path, &size);
+    unsigned char *bytes = tu_read_file(path, &size);
     ck_assert_uint_eq(size, 8 + padded + 8);
     ck_assert_int_eq(memcmp(bytes, expected, size), 0);
     free(bytes);
@@ -325,7 +303,7 @@ END_TEST
 START_TEST(test_empty_writer_writes_a_valid_file)
 {
     char path[256];
-    temp_path(path, sizeof path, "empty.safetensors");
+    tu_temp_path(path, sizeof path, "empty.safetensors");
     mird_error err = {0};
     mird_st_writer *writer = NULL;
     ck_assert_int_eq(mird_st_writer_create(&writer, &err), MIRD_OK);
@@ -359,7 +337,7 @@ START_TEST(test_reads_a_hand_built_file)
     put_le(buffer + 12, (uint32_t)-9, 4);
     put_le(buffer + 16, 0x4009200000000000ull, 8); /* 3.140625 */
     char path[256];
-    temp_path(path, sizeof path, "hand.safetensors");
+    tu_temp_path(path, sizeof path, "hand.safetensors");
     craft_file(path, sizeof header - 1, header, buffer, sizeof buffer);
 
     mird_error err = {0};
@@ -459,7 +437,7 @@ START_TEST(test_rejects_bad_header)
 {
     const bad_header *bad = &bad_headers[_i];
     char path[256];
-    temp_path(path, sizeof path, "bad.safetensors");
+    tu_temp_path(path, sizeof path, "bad.safetensors");
     unsigned char buffer[64] = {0};
     ck_assert_uint_le(bad->buffer_size, sizeof buffer);
     craft_file(path, strlen(bad->header), bad->header, buffer, bad->buffer_size);
@@ -470,7 +448,7 @@ END_TEST
 START_TEST(test_size_mismatch_message_is_exact)
 {
     char path[256];
-    temp_path(path, sizeof path, "x.safetensors");
+    tu_temp_path(path, sizeof path, "x.safetensors");
     const char header[] = "{\"a.weight\":" ENTRY("F32", "[2, 3]", "[0, 12]") "}";
     unsigned char buffer[12] = {0};
     craft_file(path, sizeof header - 1, header, buffer, sizeof buffer);
@@ -489,12 +467,12 @@ END_TEST
 START_TEST(test_rejects_truncated_files)
 {
     char path[256];
-    temp_path(path, sizeof path, "short.safetensors");
+    tu_temp_path(path, sizeof path, "short.safetensors");
     const unsigned char five[5] = {2, 0, 0, 0, 0};
-    write_bytes(path, five, sizeof five);
+    tu_write_file(path, five, sizeof five);
     expect_open_failure(path, MIRD_ERR_FORMAT, "5 bytes", "too short");
 
-    write_bytes(path, five, 0);
+    tu_write_file(path, five, 0);
     expect_open_failure(path, MIRD_ERR_FORMAT, "0 bytes", NULL);
 
     /* The header is cut short: its length promises more than is there. */
@@ -512,7 +490,7 @@ START_TEST(test_rejects_truncated_files)
 
     /* Padding must be whitespace; json-c would stop quietly at a NUL. */
     unsigned char nul_padded[16] = {8, 0, 0, 0, 0, 0, 0, 0, '{', '}', ' ', 0, ' ', ' ', ' ', ' '};
-    write_bytes(path, nul_padded, sizeof nul_padded);
+    tu_write_file(path, nul_padded, sizeof nul_padded);
     expect_open_failure(path, MIRD_ERR_FORMAT, "after its JSON object", "byte 3");
 }
 END_TEST
@@ -520,13 +498,13 @@ END_TEST
 START_TEST(test_open_failures_are_io_errors)
 {
     char path[256];
-    temp_path(path, sizeof path, "does-not-exist.safetensors");
+    tu_temp_path(path, sizeof path, "does-not-exist.safetensors");
     expect_open_failure(path, MIRD_ERR_IO, "cannot open", NULL);
-    expect_open_failure(temp_dir, MIRD_ERR_IO, "not a regular file", NULL);
-    temp_path(path, sizeof path, "fifo");
+    expect_open_failure(tu_temp_dir, MIRD_ERR_IO, "not a regular file", NULL);
+    tu_temp_path(path, sizeof path, "fifo");
     ck_assert_int_eq(mkfifo(path, 0600), 0);
     expect_open_failure(path, MIRD_ERR_IO, "not a regular file", NULL); /* without blocking */
-    temp_path(path, sizeof path, "does-not-exist.safetensors");
+    tu_temp_path(path, sizeof path, "does-not-exist.safetensors");
 
     mird_error err = {0};
     mird_st_file *file = NULL;
@@ -580,12 +558,12 @@ START_TEST(test_writer_rejects_bad_arguments)
     ck_assert_int_eq(mird_st_writer_add_metadata(writer, "k2", NULL, &err),
                      MIRD_ERR_NULL_ARGUMENT);
     char path[256];
-    temp_path(path, sizeof path, "dir/");
+    tu_temp_path(path, sizeof path, "dir/");
     ck_assert_int_eq(mird_st_writer_save(writer, path, &err), MIRD_ERR_INVALID_ARGUMENT);
     ck_assert_int_eq(mird_st_writer_save(writer, NULL, &err), MIRD_ERR_NULL_ARGUMENT);
 
     /* The rejected calls left the writer as it was: one tensor, one key. */
-    temp_path(path, sizeof path, "after.safetensors");
+    tu_temp_path(path, sizeof path, "after.safetensors");
     ck_assert_int_eq(mird_st_writer_save(writer, path, &err), MIRD_OK);
     mird_st_writer_destroy(writer);
     mird_st_file *file = NULL;
@@ -617,7 +595,7 @@ static mird_status save_filled(const char *path, size_t floats, float fill, mird
 START_TEST(test_overwrite_keeps_mode_and_leaves_no_temporary)
 {
     char path[256];
-    temp_path(path, sizeof path, "ckpt.safetensors");
+    tu_temp_path(path, sizeof path, "ckpt.safetensors");
     mird_error err = {0};
     ck_assert_int_eq(save_filled(path, 4, 1.0f, &err), MIRD_OK);
     struct stat info;
@@ -627,7 +605,7 @@ START_TEST(test_overwrite_keeps_mode_and_leaves_no_temporary)
     ck_assert_int_eq(save_filled(path, 8, 2.0f, &err), MIRD_OK);
     ck_assert_int_eq(stat(path, &info), 0);
     ck_assert_int_eq(info.st_mode & 0777, 0600);
-    ck_assert_int_eq(count_entries(temp_dir), 1);
+    ck_assert_int_eq(tu_count_entries(tu_temp_dir), 1);
 
     mird_st_file *file = NULL;
     ck_assert_int_eq(mird_st_open(path, &file, &err), MIRD_OK);
@@ -643,11 +621,11 @@ END_TEST
 START_TEST(test_failed_write_keeps_the_previous_file)
 {
     char path[256];
-    temp_path(path, sizeof path, "ckpt.safetensors");
+    tu_temp_path(path, sizeof path, "ckpt.safetensors");
     mird_error err = {0};
     ck_assert_int_eq(save_filled(path, 16, 1.0f, &err), MIRD_OK);
     size_t before_size;
-    unsigned char *before = read_bytes(path, &before_size);
+    unsigned char *before = tu_read_file(path, &before_size);
 
     struct rlimit saved, limited;
     ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &saved), 0);
@@ -662,9 +640,9 @@ START_TEST(test_failed_write_keeps_the_previous_file)
     ck_assert_int_eq(status, MIRD_ERR_IO);
     assert_mentions(&err, path);
     assert_mentions(&err, "cannot write the temporary file");
-    ck_assert_int_eq(count_entries(temp_dir), 1); /* the temporary is gone */
+    ck_assert_int_eq(tu_count_entries(tu_temp_dir), 1); /* the temporary is gone */
     size_t after_size;
-    unsigned char *after = read_bytes(path, &after_size);
+    unsigned char *after = tu_read_file(path, &after_size);
     ck_assert_uint_eq(after_size, before_size);
     ck_assert_int_eq(memcmp(after, before, before_size), 0);
     free(before);
@@ -677,29 +655,29 @@ START_TEST(test_failed_rename_removes_the_temporary)
     /* The target is a non-empty directory: everything up to the rename
      * succeeds, the rename cannot. */
     char target[256], inside[300];
-    temp_path(target, sizeof target, "occupied");
+    tu_temp_path(target, sizeof target, "occupied");
     ck_assert_int_eq(mkdir(target, 0700), 0);
     snprintf(inside, sizeof inside, "%s/keep", target);
-    write_bytes(inside, "x", 1);
+    tu_write_file(inside, "x", 1);
     mird_error err = {0};
     ck_assert_int_eq(save_filled(target, 4, 1.0f, &err), MIRD_ERR_IO);
     assert_mentions(&err, "cannot replace it");
-    ck_assert_int_eq(count_entries(temp_dir), 1);
-    ck_assert_int_eq(count_entries(target), 1);
+    ck_assert_int_eq(tu_count_entries(tu_temp_dir), 1);
+    ck_assert_int_eq(tu_count_entries(target), 1);
 }
 END_TEST
 
 START_TEST(test_save_under_a_regular_file_fails_cleanly)
 {
     char parent[256], path[300];
-    temp_path(parent, sizeof parent, "plain-file");
-    write_bytes(parent, "x", 1);
+    tu_temp_path(parent, sizeof parent, "plain-file");
+    tu_write_file(parent, "x", 1);
     snprintf(path, sizeof path, "%s/ckpt.safetensors", parent);
     mird_error err = {0};
     ck_assert_int_eq(save_filled(path, 4, 1.0f, &err), MIRD_ERR_IO);
     assert_mentions(&err, path);
     assert_mentions(&err, "temporary");
-    ck_assert_int_eq(count_entries(temp_dir), 1);
+    ck_assert_int_eq(tu_count_entries(tu_temp_dir), 1);
 }
 END_TEST
 
@@ -707,9 +685,10 @@ static Suite *safetensors_suite(void)
 {
     Suite *suite = suite_create("safetensors");
     TCase *tc = tcase_create("safetensors");
-    tcase_add_checked_fixture(tc, make_temp_dir, remove_temp_dir);
+    tcase_add_checked_fixture(tc, tu_make_temp_dir, tu_remove_temp_dir);
     tcase_add_test(tc, test_round_trip_of_every_dtype);
     tcase_add_test(tc, test_copy_checks_dtype_and_shape);
+    tcase_add_test(tc, test_header_only_open_reads_no_data);
     tcase_add_test(tc, test_writes_are_deterministic_and_aligned);
     tcase_add_test(tc, test_writer_emits_the_exact_format);
     tcase_add_test(tc, test_empty_writer_writes_a_valid_file);

@@ -2,6 +2,9 @@
 
 #include <check.h>
 #include <stdarg.h>
+#include <string.h>
+
+#include "support/testutil.h"
 
 void mu_commit_params(mird_param_table *table, uint64_t seed)
 {
@@ -44,4 +47,34 @@ void mu_check_param_grads(mird_param_table *table, mird_param_group group, gc_lo
         gc_check(e->name, mird_param_value(table, i), e->numel, mird_param_grad(table, i), loss,
                  user, options);
     }
+}
+
+void mu_tiny_make(mu_tiny *s)
+{
+    memset(s, 0, sizeof *s);
+    ck_assert_int_eq(mird_config_create(&s->cfg), MIRD_OK);
+    ck_assert_int_eq(mird_config_preset(s->cfg, "tiny"), MIRD_OK);
+    ck_assert_int_eq(mird_model_create(s->cfg, &s->model), MIRD_OK);
+    ck_assert_int_eq(mird_optimizer_create(s->model, &s->opt), MIRD_OK);
+    tu_fill_uniform(s->text, sizeof s->text / 4, -1, 1, 1);
+    tu_fill_uniform(s->audio, sizeof s->audio / 4, -1, 1, 2);
+    tu_fill_uniform(s->vision, sizeof s->vision / 4, -1, 1, 3);
+    tu_fill_uniform(s->labels, 5, -3, 3, 4);
+    int32_t tl[5] = {6, 2, 6, 1, 4}, al[5] = {8, 3, 0, 8, 1}, vl[5] = {10, 10, 2, 0, 5};
+    memcpy(s->text_len, tl, sizeof tl), memcpy(s->audio_len, al, sizeof al);
+    memcpy(s->vision_len, vl, sizeof vl);
+    ck_assert_int_eq(mird_batch_create(s->cfg, 5, &s->batch), MIRD_OK);
+    ck_assert_int_eq(mird_batch_set_text(s->batch, s->text, s->text_len, MIRD_BORROW), MIRD_OK);
+    ck_assert_int_eq(mird_batch_set_audio(s->batch, s->audio, s->audio_len, MIRD_BORROW), MIRD_OK);
+    ck_assert_int_eq(mird_batch_set_vision(s->batch, s->vision, s->vision_len, MIRD_BORROW),
+                     MIRD_OK);
+    ck_assert_int_eq(mird_batch_set_labels(s->batch, s->labels, NULL, MIRD_BORROW), MIRD_OK);
+}
+
+void mu_tiny_destroy(mu_tiny *s)
+{
+    mird_batch_destroy(s->batch);
+    mird_optimizer_destroy(s->opt);
+    mird_model_destroy(s->model);
+    mird_config_destroy(s->cfg);
 }

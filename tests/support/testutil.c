@@ -1,8 +1,14 @@
+#define _XOPEN_SOURCE 700
+
 #include "support/testutil.h"
 
+#include <dirent.h>
+#include <ftw.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "core/alloc.h"
 #include "core/rng.h"
@@ -92,6 +98,65 @@ void tu_assert_failure(mird_dnnl *ctx, mird_status got, mird_status want, const 
                   mird_status_string(want));
     ck_assert_msg(strstr(mird_dnnl_error(ctx)->message, word) != NULL,
                   "message \"%s\" does not name %s", mird_dnnl_error(ctx)->message, word);
+}
+
+char tu_temp_dir[64];
+
+void tu_make_temp_dir(void)
+{
+    strcpy(tu_temp_dir, "/tmp/mird_test_XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(tu_temp_dir));
+}
+
+static int remove_entry(const char *path, const struct stat *info, int kind, struct FTW *walk)
+{
+    (void)info, (void)kind, (void)walk;
+    chmod(path, 0700);
+    return remove(path);
+}
+
+void tu_remove_temp_dir(void)
+{
+    chmod(tu_temp_dir, 0700);
+    nftw(tu_temp_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+void tu_temp_path(char *buf, size_t size, const char *name)
+{
+    snprintf(buf, size, "%s/%s", tu_temp_dir, name);
+}
+
+int tu_count_entries(const char *dir)
+{
+    DIR *handle = opendir(dir);
+    ck_assert_ptr_nonnull(handle);
+    int count = 0;
+    for (struct dirent *entry; (entry = readdir(handle)) != NULL;)
+        count += strcmp(entry->d_name, ".") != 0 && strcmp(entry->d_name, "..") != 0;
+    closedir(handle);
+    return count;
+}
+
+unsigned char *tu_read_file(const char *path, size_t *size)
+{
+    FILE *f = fopen(path, "rb");
+    ck_assert_msg(f != NULL, "cannot open %s", path);
+    fseek(f, 0, SEEK_END);
+    long length = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *data = malloc((size_t)length + 1);
+    ck_assert_uint_eq(fread(data, 1, (size_t)length, f), (size_t)length);
+    fclose(f);
+    *size = (size_t)length;
+    return data;
+}
+
+void tu_write_file(const char *path, const void *data, size_t size)
+{
+    FILE *f = fopen(path, "wb");
+    ck_assert_msg(f != NULL, "cannot create %s", path);
+    ck_assert_uint_eq(fwrite(data, 1, size, f), size);
+    ck_assert_int_eq(fclose(f), 0);
 }
 
 int tu_run_suite(Suite *suite)

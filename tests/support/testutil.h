@@ -44,6 +44,19 @@ void tu_assert_same_across_threads(const char *what, const float *a, const float
  * `word` (the argument or value the message must name). */
 void tu_assert_failure(mird_dnnl *ctx, mird_status got, mird_status want, const char *word);
 
+/* A fresh directory per test (a checked fixture's setup and teardown: the
+ * teardown removes it with everything in it, whatever its modes). */
+extern char tu_temp_dir[64];
+void tu_make_temp_dir(void);
+void tu_remove_temp_dir(void);
+/* tu_temp_dir + "/" + name. */
+void tu_temp_path(char *buf, size_t size, const char *name);
+/* Entries of a directory other than . and .. */
+int tu_count_entries(const char *dir);
+/* A whole file, malloc'ed (free it); fails the test if unreadable. */
+unsigned char *tu_read_file(const char *path, size_t *size);
+void tu_write_file(const char *path, const void *data, size_t size);
+
 /* Runs one suite and returns the process exit code. */
 int tu_run_suite(Suite *suite);
 
