@@ -94,6 +94,14 @@ void tu_assert_failure(mird_dnnl *ctx, mird_status got, mird_status want, const 
                   "message \"%s\" does not name %s", mird_dnnl_error(ctx)->message, word);
 }
 
+mird_config *tu_preset(const char *name)
+{
+    mird_config *cfg = NULL;
+    ck_assert_int_eq(mird_config_create(&cfg), MIRD_OK);
+    ck_assert_int_eq(mird_config_preset(cfg, name), MIRD_OK);
+    return cfg;
+}
+
 int tu_run_suite(Suite *suite)
 {
     SRunner *runner = srunner_create(suite);

@@ -44,6 +44,10 @@ void tu_assert_same_across_threads(const char *what, const float *a, const float
  * `word` (the argument or value the message must name). */
 void tu_assert_failure(mird_dnnl *ctx, mird_status got, mird_status want, const char *word);
 
+/* A new configuration holding a preset ("tiny", "mosi", ...); fails the test
+ * if it cannot be made.  The caller destroys it. */
+mird_config *tu_preset(const char *name);
+
 /* Runs one suite and returns the process exit code. */
 int tu_run_suite(Suite *suite);
 
