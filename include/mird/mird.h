@@ -584,7 +584,9 @@ MIRD_API const char *mird_split_name(mird_split split);
  * filled by the setters below (the same rules as the batch setters: borrow
  * or copy, validated when set, a failing setter changes nothing).  With
  * nonfinite=zero a borrowed array holding non-finite values is copied and
- * the copy zeroed; the caller's array is never written.
+ * the copy zeroed; the caller's array is never written.  With labels=none
+ * the dataset has labels from the start, every sample unlabeled, and labels
+ * set later are checked (mask values) but stored unlabeled too.
  * Errors: MIRD_ERR_NULL_ARGUMENT, MIRD_ERR_INVALID_ARGUMENT,
  * MIRD_ERR_OUT_OF_MEMORY. */
 MIRD_API mird_status mird_dataset_create(const mird_config *cfg, int64_t size, const char *options,
@@ -613,9 +615,9 @@ MIRD_API int64_t mird_dataset_size(const mird_dataset *ds);
 MIRD_API const char *mird_dataset_error_message(const mird_dataset *ds);
 
 /* Writes the dataset's shapes into cfg: text_mode, text_length, text_dim
- * (features) or, for token ids, raises vocab_size and max_positions when
- * they are too small for the data; audio_length, audio_dim, vision_length,
- * vision_dim.  Nothing else changes.
+ * (features) or, for token ids, raises vocab_size when it is too small for
+ * the data; raises max_positions to text_length when it is below it; sets
+ * audio_length, audio_dim, vision_length, vision_dim.  Nothing else changes.
  * Errors: MIRD_ERR_NULL_ARGUMENT, MIRD_ERR_INVALID_ARGUMENT (a shape outside
  * the settings' bounds; cfg unchanged). */
 MIRD_API mird_status mird_dataset_apply_shapes(const mird_dataset *ds, mird_config *cfg);
@@ -631,7 +633,8 @@ MIRD_API mird_status mird_dataset_get_labels(const mird_dataset *ds, float *labe
 MIRD_API const char *mird_dataset_id(const mird_dataset *ds, int64_t index);
 
 /* A new dataset holding copies of the samples at `indices` (in that order;
- * repeats allowed), with their ids and factors.
+ * repeats allowed), with their ids and factors (and no labels when the
+ * dataset has none).
  * Errors: MIRD_ERR_NULL_ARGUMENT, MIRD_ERR_INVALID_ARGUMENT (an index out of
  * range, count outside 1..1000000), MIRD_ERR_STATE (a field never set),
  * MIRD_ERR_OUT_OF_MEMORY. */
@@ -639,9 +642,12 @@ MIRD_API mird_status mird_dataset_subset(const mird_dataset *ds, const int64_t *
                                          int64_t count, mird_dataset **out);
 
 /* Copies samples [first, first + count) into a batch of exactly `count`
- * samples made for the same shapes (every field copied; unlabeled samples
- * keep their mark).  Errors: MIRD_ERR_NULL_ARGUMENT, MIRD_ERR_INVALID_ARGUMENT
- * (range), MIRD_ERR_SHAPE (batch size or shapes), MIRD_ERR_STATE. */
+ * samples made for the same shapes (a larger vocabulary will do for token
+ * ids): every field is copied, unlabeled samples keep their mark, and a
+ * dataset without labels leaves the batch without labels.  On error the
+ * batch is unchanged.  Errors: MIRD_ERR_NULL_ARGUMENT,
+ * MIRD_ERR_INVALID_ARGUMENT (range), MIRD_ERR_SHAPE (batch size or shapes),
+ * MIRD_ERR_STATE (text, audio or vision never set), MIRD_ERR_OUT_OF_MEMORY. */
 MIRD_API mird_status mird_dataset_fill_batch(const mird_dataset *ds, int64_t first, int64_t count,
                                              mird_batch *batch);
 
@@ -703,12 +709,17 @@ MIRD_API mird_status mird_dataset_read_csd(const char *labels_path, const char *
 #define MIRD_SYNTHETIC_FACTORS 4
 
 /* Seeded synthetic data in cfg's shapes (features text): every sample draws
- * a shared factor and one private factor per modality; each modality's
- * frames mix the shared factor and its own private factor through fixed
- * random patterns (the same for every split of one seed) plus noise; the
- * label depends mostly on the shared factor.  `split` picks an independent
- * stream of samples, so train, valid and test never overlap.  The factors
- * are kept (mird_dataset_get_factors) for evaluating the codes.
+ * a shared factor s and one private factor per modality p_L, p_A, p_V, each
+ * N(0, 1); each modality's frames mix the shared factor and its own private
+ * factor through fixed random patterns (the same for every split of one
+ * seed; orthogonal in feature space, slowly modulated in time) plus noise of
+ * standard deviation 0.5; lengths are uniform in [ceil(T/2), T] per sample
+ * and modality; the label is clip(1.5 s + 0.5 (p_L + p_A + p_V) / 3, -3, 3),
+ * so it depends mostly on the shared factor.  `split` picks an independent
+ * stream of samples, so train, valid and test never overlap; sample i is the
+ * same whatever `size` and the thread count.  The factors are kept
+ * (mird_dataset_get_factors) for evaluating the codes.  Options: the common
+ * ones (labels=none gives an unlabeled set).
  * Errors: MIRD_ERR_NULL_ARGUMENT, MIRD_ERR_INVALID_ARGUMENT (size, split,
  * options, a tokens configuration), MIRD_ERR_OUT_OF_MEMORY. */
 MIRD_API mird_status mird_dataset_synthetic(const mird_config *cfg, mird_split split, int64_t size,

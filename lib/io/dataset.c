@@ -1,9 +1,14 @@
 /* Dataset storage, the common options, validation and row gathering. */
+#define _DEFAULT_SOURCE /* madvise */
 #include "io/dataset.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#if defined(__linux__)
+#include <sys/mman.h>
+#include <unistd.h>
+#endif
 
 #include "core/alloc.h"
 #include "io/options.h"
@@ -69,12 +74,37 @@ static size_t vision_bytes(const mird_batch_shape *s)
     return (size_t)(s->vision_length * s->vision_dim) * sizeof(float);
 }
 
+/* Asks for transparent huge pages over a large array before it is first
+ * touched.  Faulting fresh memory in 4 KiB pages is what making a big
+ * dataset costs on a virtual machine: 400 MB (2000 MOSI-shaped samples)
+ * took 2.7 s of page faults and 0.06 s of writing.  Only a hint: where the
+ * kernel declines, nothing changes. */
+static void advise_huge_pages(void *ptr, size_t bytes)
+{
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    const size_t huge_page = (size_t)2 << 20;
+    long page = sysconf(_SC_PAGESIZE);
+    if (bytes < 2 * huge_page || page <= 0)
+        return;
+    uintptr_t mask = (uintptr_t)page - 1;
+    uintptr_t start = ((uintptr_t)ptr + mask) & ~mask, end = ((uintptr_t)ptr + bytes) & ~mask;
+    (void)madvise((void *)start, end - start, MADV_HUGEPAGE);
+#else
+    (void)ptr, (void)bytes;
+#endif
+}
+
 static void *alloc_rows(size_t row_bytes, int64_t rows)
 {
     size_t bytes;
     if (!mird_size_mul(row_bytes, (size_t)rows, &bytes))
         return NULL;
-    return mird_alloc_zeroed(bytes ? bytes : 1);
+    void *ptr = mird_alloc(bytes ? bytes : 1);
+    if (ptr) {
+        advise_huge_pages(ptr, bytes);
+        memset(ptr, 0, bytes);
+    }
+    return ptr;
 }
 
 void mird_dataset_free(mird_dataset *ds)

@@ -159,6 +159,14 @@ void tu_write_file(const char *path, const void *data, size_t size)
     ck_assert_int_eq(fclose(f), 0);
 }
 
+mird_config *tu_preset(const char *name)
+{
+    mird_config *cfg = NULL;
+    ck_assert_int_eq(mird_config_create(&cfg), MIRD_OK);
+    ck_assert_int_eq(mird_config_preset(cfg, name), MIRD_OK);
+    return cfg;
+}
+
 int tu_run_suite(Suite *suite)
 {
     SRunner *runner = srunner_create(suite);

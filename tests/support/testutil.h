@@ -57,6 +57,10 @@ int tu_count_entries(const char *dir);
 unsigned char *tu_read_file(const char *path, size_t *size);
 void tu_write_file(const char *path, const void *data, size_t size);
 
+/* A new configuration holding a preset ("tiny", "mosi", ...); fails the test
+ * if it cannot be made.  The caller destroys it. */
+mird_config *tu_preset(const char *name);
+
 /* Runs one suite and returns the process exit code. */
 int tu_run_suite(Suite *suite);
 
