@@ -349,7 +349,9 @@ MIRD_API void mird_config_destroy(mird_config *cfg);
  * 512 positions, learning rate 1e-5, MOSI's audio and visual shapes), and
  * "demo", the synthetic demo's model (text 12 x 24, audio 20 x 8, visual
  * 20 x 12, H = 32 with 1 layer and 4 heads, z = r = CLUB h = 16, batch 32,
- * 30 epochs, patience 8, learning rate 2e-3, dropout 0.1 throughout).
+ * 30 epochs, patience 8, learning rate 2e-3, dropout 0.1 throughout,
+ * lambda = 3, input_mi = 0: the synthetic frames carry the shared factor in
+ * their means, which the input terms would push out of z^S).
  * Errors: MIRD_ERR_INVALID_ARGUMENT for an unknown name (cfg unchanged). */
 MIRD_API mird_status mird_config_preset(mird_config *cfg, const char *preset);
 
