@@ -574,7 +574,20 @@ MIRD_API mird_status mird_infer(mird_model *model, const mird_batch *batch, floa
  *                         with the -inf of COVAREP audio)
  *   labels=yes|none       none makes every sample unlabeled (an unlabeled
  *                         set for mird_fit, whatever the source holds)
- * and the keys listed with each maker.  An unknown key or value fails with
+ * and the keys listed with each maker.  The two file readers with splits,
+ * mird_dataset_read_hdf5 and mird_dataset_read_mfn, also know
+ *   standardize=none|train  train turns every feature (text features, audio,
+ *                         vision) into z-scores with the mean and standard
+ *                         deviation of that feature over the valid frames of
+ *                         the same source's training split (read for the
+ *                         purpose when another split is asked for), so every
+ *                         split gets the same affine map and no statistic
+ *                         comes from validation or test data; padding stays
+ *                         0, a feature with a standard deviation below 1e-8
+ *                         is only centred, and a modality the training split
+ *                         lacks is left as read.  Raw COVAREP audio spans
+ *                         hundreds of units and saturates recurrent encoders.
+ *                         Give the same option when evaluating a model.  An unknown key or value fails with
  * MIRD_ERR_INVALID_ARGUMENT naming it. */
 
 typedef enum mird_split { MIRD_SPLIT_TRAIN = 0, MIRD_SPLIT_VALID = 1, MIRD_SPLIT_TEST = 2 } mird_split;

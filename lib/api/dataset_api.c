@@ -7,17 +7,13 @@
 #include "core/alloc.h"
 #include "core/threads.h"
 #include "io/dataset.h"
+#include "io/dataset_readers.h"
 #include "io/synthetic.h"
 #include "model/config.h"
 
 const char *mird_split_name(mird_split split)
 {
-    switch (split) {
-    case MIRD_SPLIT_TRAIN: return "train";
-    case MIRD_SPLIT_VALID: return "valid";
-    case MIRD_SPLIT_TEST: return "test";
-    }
-    return NULL;
+    return mird_split_text(split);
 }
 
 /* Records a failure on the dataset (datasets are read-only to training, but

@@ -37,6 +37,15 @@ mird_status mird_dataset_common_option(const char *key, const char *value,
             return mird_option_bad_value(key, value, "yes or none", err);
         return MIRD_OK;
     }
+    if (strcmp(key, "standardize") == 0) {
+        if (strcmp(value, "none") == 0)
+            options->standardize_train = 0;
+        else if (strcmp(value, "train") == 0)
+            options->standardize_train = 1;
+        else
+            return mird_option_bad_value(key, value, "none or train", err);
+        return MIRD_OK;
+    }
     *handled = 0;
     return MIRD_OK;
 }
@@ -54,6 +63,10 @@ mird_status mird_dataset_parse_options(const char *text, mird_dataset_options *o
 {
     mird_dataset_options parsed = {0};
     MIRD_TRY(mird_options_parse(text, common_only, &parsed, err));
+    if (parsed.standardize_train)
+        return mird_fail(err, MIRD_ERR_INVALID_ARGUMENT,
+                         "standardize=train needs a source with a training split "
+                         "(mird_dataset_read_hdf5 or mird_dataset_read_mfn)");
     *options = parsed;
     return MIRD_OK;
 }

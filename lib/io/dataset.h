@@ -21,6 +21,7 @@
 typedef struct mird_dataset_options {
     int nonfinite_zero; /* nonfinite=zero */
     int labels_none;    /* labels=none */
+    int standardize_train; /* standardize=train (split-aware readers only) */
 } mird_dataset_options;
 
 struct mird_dataset {
@@ -49,7 +50,8 @@ typedef struct mird_dataset_arrays {
 mird_status mird_dataset_common_option(const char *key, const char *value,
                                        mird_dataset_options *options, int *handled,
                                        mird_error *err);
-/* Parses a string that may hold only the common options. */
+/* Parses a string that may hold only the common options (and not
+ * standardize=train, which needs a source with a training split). */
 mird_status mird_dataset_parse_options(const char *text, mird_dataset_options *options,
                                        mird_error *err);
 

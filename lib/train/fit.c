@@ -159,6 +159,9 @@ typedef struct fit_state {
     const mird_dataset *train, *unlabeled, *valid;
     const mird_fit_callback *callback;
     uint64_t seed;
+    /* Shuffles are keyed by the optimizer's step count at the start plus the
+     * epoch, so a second mird_fit on the same model draws new orders. */
+    uint64_t stream_base;
     int64_t batch_size, epochs, patience, batches, total_steps;
     double unlabeled_ratio;
     mird_metric select_by;
@@ -211,6 +214,7 @@ static mird_status fit_prepare(fit_state *f)
     mird_error *err = &model->err;
     const mird_config *cfg = &model->cfg;
     f->seed = (uint64_t)mird_cfg_int(cfg, MIRD_PARAM_SEED);
+    f->stream_base = (uint64_t)f->opt->steps;
     f->batch_size = mird_cfg_int(cfg, MIRD_PARAM_BATCH_SIZE);
     f->epochs = mird_cfg_int(cfg, MIRD_PARAM_EPOCHS);
     f->patience = mird_cfg_int(cfg, MIRD_PARAM_PATIENCE);
@@ -299,12 +303,13 @@ static void shuffle(int64_t *items, int64_t n, const mird_rng_stream *stream, ui
     }
 }
 
-/* The epoch's labeled order, from (seed, shuffle, epoch) alone; and a fresh
+/* The epoch's labeled order, from (seed, shuffle, stream_base + epoch) alone; and a fresh
  * unlabeled permutation to draw from. */
 static void start_epoch(fit_state *f, int64_t epoch)
 {
     memcpy(f->order, f->labeled, (size_t)f->n_labeled * sizeof(int64_t));
-    mird_rng_stream stream = mird_rng_make_stream(f->seed, MIRD_RNG_SHUFFLE, (uint64_t)epoch);
+    mird_rng_stream stream = mird_rng_make_stream(f->seed, MIRD_RNG_SHUFFLE,
+                                                   f->stream_base + (uint64_t)epoch);
     shuffle(f->order, f->n_labeled, &stream, 0);
     f->unlabeled_next = f->n_unlabeled;
     f->reshuffles = 0;
@@ -320,7 +325,7 @@ static mird_status draw_unlabeled(fit_state *f, int64_t epoch, int64_t count, in
             for (int64_t i = 0; i < f->n_unlabeled; i++)
                 f->unlabeled_order[i] = i;
             mird_rng_stream stream =
-                mird_rng_make_stream(f->seed, MIRD_RNG_UNLABELED, (uint64_t)epoch);
+                mird_rng_make_stream(f->seed, MIRD_RNG_UNLABELED, f->stream_base + (uint64_t)epoch);
             shuffle(f->unlabeled_order, f->n_unlabeled, &stream,
                     (uint64_t)f->reshuffles * (uint64_t)f->n_unlabeled);
             f->reshuffles++;

@@ -411,6 +411,65 @@ START_TEST(test_real_pom_and_youtube)
 }
 END_TEST
 
+/* standardize=train: z-scores from the training split's valid frames, the
+ * same numbers applied to every split, padding left at zero, and a modality
+ * the training split lacks left as read. */
+START_TEST(test_standardize_with_training_statistics)
+{
+    const char *dir = write_directory();
+    mird_dataset *raw_train = read_ok(dir, MIRD_SPLIT_TRAIN, NULL);
+    mird_dataset *raw_valid = read_ok(dir, MIRD_SPLIT_VALID, NULL);
+    mird_dataset *train = read_ok(dir, MIRD_SPLIT_TRAIN, "standardize=train");
+    mird_dataset *valid = read_ok(dir, MIRD_SPLIT_VALID, "standardize=train");
+    const mird_batch *rt = &raw_train->samples, *rv = &raw_valid->samples;
+    for (int d = 0; d < WIDTH; d++) {
+        double sum = 0, sq = 0;
+        int frames = 0;
+        for (int i = 0; i < 3; i++)
+            for (int t = 0; t < rt->audio_lengths[i]; t++, frames++)
+                sum += rt->audio[(i * STEPS + t) * WIDTH + d];
+        double mean = sum / frames;
+        for (int i = 0; i < 3; i++)
+            for (int t = 0; t < rt->audio_lengths[i]; t++) {
+                double x = rt->audio[(i * STEPS + t) * WIDTH + d] - mean;
+                sq += x * x;
+            }
+        double sd = sqrt(sq / frames);
+        ck_assert(sd > 1.0); /* the raw values are far from z-scores */
+        double z_sum = 0, z_sq = 0;
+        for (int i = 0; i < 3; i++)
+            for (int t = 0; t < STEPS; t++) {
+                float z = train->samples.audio[(i * STEPS + t) * WIDTH + d];
+                if (t >= rt->audio_lengths[i]) {
+                    ck_assert_float_eq(z, 0.0f);
+                    continue;
+                }
+                z_sum += z, z_sq += (double)z * z;
+            }
+        ck_assert_double_eq_tol(z_sum / frames, 0.0, 1e-6);
+        ck_assert_double_eq_tol(z_sq / frames, 1.0, 1e-5);
+        for (int i = 0; i < 2; i++)
+            for (int t = 0; t < rv->audio_lengths[i]; t++) {
+                size_t k = (size_t)((i * STEPS + t) * WIDTH + d);
+                ck_assert_float_eq_tol(valid->samples.audio[k], (rv->audio[k] - mean) / sd, 1e-5);
+            }
+    }
+    /* No text in the training split: the validation text is as read. */
+    size_t text_values = (size_t)(2 * STEPS * TEXT_WIDTH);
+    ck_assert_mem_eq(valid->samples.text_features, rv->text_features,
+                     text_values * sizeof(float));
+    mird_dataset_free(raw_train), mird_dataset_free(raw_valid);
+    mird_dataset_free(train), mird_dataset_free(valid);
+
+    read_fails(dir, "standardize=yes", MIRD_ERR_INVALID_ARGUMENT, "standardize");
+    mird_config *cfg = tu_preset("tiny");
+    mird_dataset *ds = (mird_dataset *)&ds;
+    mird_status st = mird_dataset_synthetic(cfg, MIRD_SPLIT_TRAIN, 4, 1, "standardize=train", &ds);
+    hw_assert_read_failed(st, MIRD_ERR_INVALID_ARGUMENT, ds, "training split");
+    mird_config_destroy(cfg);
+}
+END_TEST
+
 static Suite *mfn_suite(void)
 {
     Suite *suite = suite_create("dataset_mfn");
@@ -418,6 +477,7 @@ static Suite *mfn_suite(void)
     tcase_add_checked_fixture(tc, hw_make_temp_dir, hw_remove_temp_dir);
     tcase_add_test(tc, test_sequences_move_to_the_front);
     tcase_add_test(tc, test_label_column_offset_and_scale);
+    tcase_add_test(tc, test_standardize_with_training_statistics);
     tcase_add_test(tc, test_a_modality_missing_everywhere_is_one_by_one);
     tcase_add_test(tc, test_nonfinite_frames);
     tcase_add_loop_test(tc, test_damaged_directories, 0,

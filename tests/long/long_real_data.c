@@ -14,8 +14,9 @@
 #include "support/testutil.h"
 
 #define MMMO_DIR MIRD_SHARED_DATA_DIR "/mfn_processed_h5/mmmo"
-/* Labels 1..5 onto MIRD's [-3, 3]; COVAREP carries -inf, zeroed as MMSA does. */
-#define MMMO_OPTIONS "label_offset=-3,label_scale=1.5,nonfinite=zero"
+/* Labels 1..5 onto MIRD's [-3, 3]; COVAREP carries -inf, zeroed as MMSA
+ * does, and spans hundreds of units, so features become z-scores. */
+#define MMMO_OPTIONS "label_offset=-3,label_scale=1.5,nonfinite=zero,standardize=train"
 
 static int have_data(void)
 {

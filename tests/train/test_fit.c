@@ -330,6 +330,38 @@ START_TEST(test_progress_and_report)
 }
 END_TEST
 
+/* A second mird_fit on the same model continues training: its shuffles
+ * must not replay the first run's orders. */
+START_TEST(test_a_second_run_draws_new_orders)
+{
+    mird_config *cfg = tiny_config();
+    ck_assert_int_eq(mird_config_set(cfg, "epochs", "1"), MIRD_OK);
+    mird_dataset *train = make_data(cfg, 24, 0, 10, 0, NULL);
+    mird_model *model;
+    mird_optimizer *opt;
+    ck_assert_int_eq(mird_model_create(cfg, &model), MIRD_OK);
+    ck_assert_int_eq(mird_optimizer_create(model, &opt), MIRD_OK);
+    batch_log *logs = calloc(2, sizeof *logs);
+    mird_fit_batch_hook = record_batch;
+    for (int run = 0; run < 2; run++) {
+        mird_fit_batch_hook_context = &logs[run];
+        ck_assert_int_eq(mird_fit(model, opt, train, NULL, NULL, NULL, NULL, NULL), MIRD_OK);
+    }
+    mird_fit_batch_hook = NULL;
+    ck_assert_int_eq(logs[0].steps, logs[1].steps);
+    int differ = 0;
+    for (int64_t st = 0; st < logs[0].steps; st++)
+        for (int64_t i = 0; i < logs[0].labeled[st]; i++)
+            differ |= logs[0].ids[st][i] != logs[1].ids[st][i];
+    ck_assert_msg(differ, "the second run replayed the first run's sample order");
+    free(logs);
+    mird_optimizer_destroy(opt);
+    mird_model_destroy(model);
+    mird_dataset_free(train);
+    mird_config_destroy(cfg);
+}
+END_TEST
+
 START_TEST(test_patience_keeps_the_best_epoch)
 {
     fit_setup s;
@@ -719,6 +751,7 @@ int main(void)
     TCase *tc = tcase_create("fit");
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_every_labeled_sample_once_per_epoch);
+    tcase_add_test(tc, test_a_second_run_draws_new_orders);
     tcase_add_test(tc, test_shuffling_follows_the_seed);
     tcase_add_test(tc, test_progress_and_report);
     tcase_add_test(tc, test_patience_keeps_the_best_epoch);
