@@ -48,7 +48,7 @@ int cli_apply_config_file(mird_config *cfg, const char *path);
 int cli_apply_setting(mird_config *cfg, const char *assignment);
 
 /* The metrics table: one row per named set of metrics. */
-void cli_print_metrics_header(FILE *out);
+void cli_print_metrics_header(FILE *out, const char *first_column);
 void cli_print_metrics_row(FILE *out, const char *name, const double *metrics);
 
 double cli_seconds(void);

@@ -163,9 +163,9 @@ int cli_apply_config_file(mird_config *cfg, const char *path)
     return status;
 }
 
-void cli_print_metrics_header(FILE *out)
+void cli_print_metrics_header(FILE *out, const char *first_column)
 {
-    fprintf(out, "%-8s %7s %7s %9s %8s %9s %8s %7s %7s\n", "split", "MAE", "Corr", "Acc2-has0",
+    fprintf(out, "%-8s %7s %7s %9s %8s %9s %8s %7s %7s\n", first_column, "MAE", "Corr", "Acc2-has0",
             "F1-has0", "Acc2-non0", "F1-non0", "Acc-5", "Acc-7");
 }
 

@@ -89,7 +89,7 @@ int cli_eval(int argc, char **argv)
     if (!status && mird_evaluate(model, ds, m, MIRD_METRIC_COUNT, NULL) != MIRD_OK)
         status = cli_fail("evaluation");
     if (!status) {
-        cli_print_metrics_header(stdout);
+        cli_print_metrics_header(stdout, "split");
         cli_print_metrics_row(stdout, a.split, m);
     }
     mird_dataset_destroy(ds);

@@ -362,10 +362,10 @@ static int run_seeds(const train_args *a, const mird_config *cfg, const splits *
         return cli_fail(interrupted ? "interrupted" : "training");
     }
     printf("\nTest metrics per seed\n");
-    cli_print_metrics_header(stdout);
+    cli_print_metrics_header(stdout, "seed");
     for (size_t r = 0; r < n; r++) {
         char name[32];
-        snprintf(name, sizeof name, "seed %llu", (unsigned long long)seeds[r]);
+        snprintf(name, sizeof name, "%llu", (unsigned long long)seeds[r]);
         cli_print_metrics_row(stdout, name, per_run + r * MIRD_METRIC_COUNT);
     }
     cli_print_metrics_row(stdout, "mean", mean);
@@ -418,7 +418,7 @@ static int run_once(const train_args *a, const mird_config *cfg, const splits *s
            mird_config_get_int(cfg, MIRD_PARAM_SELECT_BY) == MIRD_SELECT_LOSS ? "loss" : "MAE");
 
     printf("\n");
-    cli_print_metrics_header(stdout);
+    cli_print_metrics_header(stdout, "split");
     const struct {
         const char *name;
         const mird_dataset *ds;
