@@ -177,7 +177,8 @@ static mird_status read_folds(const char *path, const char *split, char ***video
         *count = 0;
         return st;
     }
-    qsort(*videos, (size_t)*count, sizeof **videos, compare_strings);
+    if (*count > 1) /* an empty list has no array to sort (qsort wants one) */
+        qsort(*videos, (size_t)*count, sizeof **videos, compare_strings);
     return MIRD_OK;
 }
 
