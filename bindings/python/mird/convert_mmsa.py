@@ -86,14 +86,20 @@ def load_pickle(path):
         raise LayoutError(f"{path}: not a readable pickle ({type(e).__name__}: {e})") from e
 
 
+BLOCK = 256  # samples per step where a whole-array mask would be large
+
+
 def frame_lengths(frames):
     """[N, T, D] -> int32 [N]: the position after each sequence's last frame
     holding a nonzero (or non-finite) value; 0 for an all-zero sequence."""
-    holds_value = (frames != 0).any(axis=2)
     steps = frames.shape[1]
-    last_from_end = np.argmax(holds_value[:, ::-1], axis=1)
-    lengths = np.where(holds_value.any(axis=1), steps - last_from_end, 0)
-    return lengths.astype(np.int32)
+    lengths = np.empty(len(frames), np.int32)
+    for first in range(0, len(frames), BLOCK):
+        holds_value = (frames[first:first + BLOCK] != 0).any(axis=2)
+        last_from_end = np.argmax(holds_value[:, ::-1], axis=1)
+        lengths[first:first + BLOCK] = np.where(holds_value.any(axis=1),
+                                                steps - last_from_end, 0)
+    return lengths
 
 
 class _Split:
@@ -226,14 +232,13 @@ def count_nonfinite(array, zero=False):
     Works in blocks of samples: a mask of MOSEI's whole text would take a
     gigabyte."""
     count = 0
-    block = 256
-    for first in range(0, len(array), block):
-        bad = ~np.isfinite(array[first:first + block])
+    for first in range(0, len(array), BLOCK):
+        bad = ~np.isfinite(array[first:first + BLOCK])
         found = int(bad.sum())
         if found and zero:
             if not array.flags.writeable:
                 array = array.copy()
-            array[first:first + block][bad] = 0
+            array[first:first + BLOCK][bad] = 0
         count += found
     return array, count
 
