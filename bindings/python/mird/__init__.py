@@ -1,0 +1,1 @@
+"""libmird's Python package: the MMSA-pickle converter (mird.convert_mmsa)."""
