@@ -5,8 +5,9 @@
 #      all again, except the long suites (label `long`: whole training runs,
 #      whose code the short suites cover);
 #   3. run every short suite under valgrind's memcheck (release build, no fork);
-#   4. install to a temporary prefix and build a consumer program against it
-#      through pkg-config and through find_package(mird).
+#   4. install to a temporary prefix, build the C example and a consumer
+#      through pkg-config and the C++ example through find_package(mird),
+#      and run them against the installed library.
 #   scripts/test.sh --quick   step 1 only
 set -euo pipefail
 cd "$(dirname "$0")/.."
