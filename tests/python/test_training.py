@@ -6,7 +6,9 @@ import gc
 import math
 import os
 import shutil
+import signal
 import tempfile
+import threading
 import unittest
 
 import mird
@@ -78,6 +80,22 @@ class FitTest(Closing, unittest.TestCase):
         with self.assertRaises(Stop):
             mird.fit(self.model, self.optimizer, self.train, progress=failing)
         self.assertEqual(len(calls), 3)
+
+    def test_ctrl_c_stops_a_run_without_a_progress_callable(self):
+        # Python's own handler, whatever the test runner's parent set.
+        previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+        self.addCleanup(signal.signal, signal.SIGINT, previous)
+        with mird.Config("tiny", epochs=400, batch_size=8) as cfg:
+            model = self.closing(mird.Model(cfg))
+        optimizer = self.closing(model.optimizer())
+        timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
+        timer.start()
+        self.addCleanup(timer.cancel)
+        with self.assertRaises(KeyboardInterrupt):
+            mird.fit(model, optimizer, self.train)
+        self.assertGreater(optimizer.step_count, 0)
+        self.assertLess(optimizer.step_count, 400 * 5, "the run stopped early")
+        self.assertIs(signal.getsignal(signal.SIGINT), signal.default_int_handler)
 
     def test_training_errors_raise_and_leave_the_model_as_it_was(self):
         unlabeled = self.closing(mird.synthetic(self.cfg, size=8, options="labels=none"))

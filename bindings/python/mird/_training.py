@@ -6,11 +6,19 @@ called after every step and every epoch (with the epoch's validation
 metrics).  Returning a true value stops the run: :func:`fit` then raises
 :class:`mird.CancelledError` whose ``report`` covers the epochs done, and the
 model holds the best parameters so far.  An exception raised by the callback
-also stops the run, and propagates unchanged out of :func:`fit` (so Ctrl-C
-during training interrupts it cleanly).
+also stops the run, and propagates unchanged out of :func:`fit`.
+
+Ctrl-C stops a run after the current step and raises KeyboardInterrupt
+once the library has returned, with or without a progress callable: during a
+run called from the main thread, the binding's own SIGINT handler (in place of
+Python's default one) marks the run for stopping, and a callback it always
+hands C acts on the mark.  (Python's default handler would raise at whatever
+line the callback runs, and ctypes cannot pass an exception through C.)
 """
 
 import ctypes
+import signal
+import threading
 
 from . import _capi, _names
 from ._arrays import FLOAT32, FLOAT64, UINT64, as_input, output
@@ -49,22 +57,41 @@ class Progress:
 
 
 class _Callback:
-    """A Python progress callable as a C mird_progress_fn.
+    """A Python progress callable (or None) as a C mird_progress_fn.
 
     The C function object lives as long as this object, which the caller
-    keeps for the duration of the C call that uses it; an exception the
-    callable raises is kept in ``raised`` and stops the run."""
+    keeps for the duration of the C call that uses it.  An exception the
+    callable raises, or the KeyboardInterrupt of a Ctrl-C while the object
+    is entered (``with``), is kept in ``raised`` and stops the run."""
 
     def __init__(self, progress):
         self.raised = None
-        self.function = (_capi.mird_progress_fn() if progress is None  # NULL
-                         else _capi.mird_progress_fn(self._call))
+        self.function = _capi.mird_progress_fn(self._call)
         self._progress = progress
+        self._previous_handler = None
+
+    def __enter__(self):
+        if (threading.current_thread() is threading.main_thread()
+                and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
+            self._previous_handler = signal.signal(signal.SIGINT, self._interrupt)
+        return self
+
+    def __exit__(self, *exc_info):
+        if self._previous_handler is not None:
+            signal.signal(signal.SIGINT, self._previous_handler)
+            self._previous_handler = None
+
+    def _interrupt(self, signum, frame):
+        if self.raised is None:
+            self.raised = KeyboardInterrupt()
 
     def _call(self, pointer, user_data):
         try:
-            return 1 if self._progress(Progress(pointer)) else 0
-        except BaseException as error:  # noqa: B902 -- must not unwind through C
+            if self.raised is None and self._progress is not None:
+                if self._progress(Progress(pointer)):
+                    return 1
+            return 0 if self.raised is None else 1
+        except BaseException as error:  # must not unwind through C
             self.raised = error
             return 1
 
@@ -108,7 +135,7 @@ def fit(model, optimizer, train, valid=None, unlabeled=None, progress=None):
     "train").  See the module docstring for `progress`."""
     callback = _Callback(progress)
     report = _capi.Report_p()
-    with _Datasets(model) as datasets:
+    with _Datasets(model) as datasets, callback:
         train = datasets.get(train, "train")
         valid, unlabeled = datasets.get(valid, "valid"), datasets.get(unlabeled, "train")
         status = _capi.lib().mird_fit(model._live(), optimizer._live(), train._live(),
@@ -140,7 +167,7 @@ def fit_seeds(config, seeds, train, test, valid=None, unlabeled=None, progress=N
     per_run, per_run_pointer = output(FLOAT64, (len(seeds), len(names)))
     mean, mean_pointer = output(FLOAT64, (len(names),))
     stddev, stddev_pointer = output(FLOAT64, (len(names),))
-    with _Datasets(config) as datasets:
+    with _Datasets(config) as datasets, callback:
         train, test = datasets.get(train, "train"), datasets.get(test, "test")
         valid, unlabeled = datasets.get(valid, "valid"), datasets.get(unlabeled, "train")
         status = _capi.lib().mird_fit_seeds(
