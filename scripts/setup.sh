@@ -17,6 +17,8 @@ packages=(
   check                           # the unit-test framework
   valgrind                        # memcheck stage of scripts/test.sh
   locales                         # localedef, for the locale-independence tests
+  python3-numpy                   # the Python binding's arrays (optional to it) and its tests
+  python3-h5py                    # the MMSA pickle converter writes HDF5; binding tests read it
 )
 
 missing=()

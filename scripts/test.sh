@@ -3,7 +3,8 @@
 #   1. set up and build (scripts/setup.sh), run every Check suite with ctest;
 #   2. rebuild with AddressSanitizer + UndefinedBehaviorSanitizer and run them
 #      all again, except the long suites (label `long`: whole training runs,
-#      whose code the short suites cover);
+#      whose code the short suites cover) and the Python binding's tests
+#      (label `python`: the interpreter is not built with the sanitizers);
 #   3. run every short suite under valgrind's memcheck (release build, no fork);
 #   4. install to a temporary prefix, build the C example and a consumer
 #      through pkg-config and the C++ example through find_package(mird),
@@ -28,7 +29,7 @@ cmake --build build-sanitize -j"$jobs"
   ASAN_OPTIONS=detect_leaks=1 \
   LSAN_OPTIONS=suppressions=$PWD/../tests/lsan.supp:print_suppressions=0 \
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  ctest --output-on-failure -j"$jobs" -LE long)
+  ctest --output-on-failure -j"$jobs" -LE "long|python")
 
 echo "== tests (valgrind memcheck)"
 tests/run_valgrind.sh build
