@@ -49,6 +49,16 @@ bool mird_format_double(char *buf, size_t size, double value)
         return false;
     locale_t previous = uselocale(c_locale);
     bool ok = false;
+    /* Whole numbers up to 2^53 print as integers ("40", not "4e+01"): the
+     * shortest %g form is exact but reads badly in config files. */
+    if (value == floor(value) && fabs(value) <= 9007199254740992.0) {
+        int n = snprintf(buf, size, "%.0f", value);
+        ok = n >= 0 && (size_t)n < size;
+        uselocale(previous);
+        if (!ok)
+            buf[0] = '\0';
+        return ok;
+    }
     for (int digits = 1; digits <= 17; digits++) {
         int n = snprintf(buf, size, "%.*g", digits, value);
         if (n < 0 || (size_t)n >= size)

@@ -105,6 +105,13 @@ START_TEST(test_named_text_round_trips_in_any_locale)
     ck_assert_int_eq(mird_config_get_text(cfg, MIRD_PARAM_LEARNING_RATE, text, sizeof text),
                      MIRD_OK);
     ck_assert_str_eq(text, "0.0003");
+    /* Whole numbers read as integers, not "4e+01". */
+    ck_assert_int_eq(mird_config_set(cfg, "vision_dim", "400"), MIRD_OK);
+    ck_assert_int_eq(mird_config_get_text(cfg, MIRD_PARAM_VISION_DIM, text, sizeof text), MIRD_OK);
+    ck_assert_str_eq(text, "400");
+    ck_assert_int_eq(mird_config_set(cfg, "seed", "9007199254740992"), MIRD_OK);
+    ck_assert_int_eq(mird_config_get_text(cfg, MIRD_PARAM_SEED, text, sizeof text), MIRD_OK);
+    ck_assert_str_eq(text, "9007199254740992");
     ck_assert_int_eq(mird_config_get_text(cfg, MIRD_PARAM_CONSTRAINT, text, sizeof text), MIRD_OK);
     ck_assert_str_eq(text, "oc");
     ck_assert_int_eq(mird_config_get_text(cfg, MIRD_PARAM_CONSTRAINT, text, 2),
