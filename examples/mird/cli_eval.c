@@ -59,7 +59,7 @@ static int open_model_and_data(const use_args *a, mird_model **model, mird_confi
     if (status)
         return status;
     if (mird_model_load(a->model, model) != MIRD_OK)
-        return cli_fail(a->model);
+        return cli_fail("loading the model");
     if (mird_model_get_config(*model, cfg) != MIRD_OK)
         return cli_fail("configuration");
     if (cli_load_split(&a->data, *cfg, split, NULL, ds) != MIRD_OK)
