@@ -43,6 +43,26 @@
  *   mird_model_destroy(model);
  *   mird_config_destroy(cfg);
  *
+ * The same at a higher level: datasets, the training loop, metrics and a
+ * checkpoint.
+ *
+ *   mird_dataset *train, *valid, *test;         // MMSA HDF5; also MFN, .csd, arrays
+ *   mird_dataset_read_hdf5("mosi.h5", MIRD_SPLIT_TRAIN, "nonfinite=zero", &train);
+ *   mird_dataset_read_hdf5("mosi.h5", MIRD_SPLIT_VALID, "nonfinite=zero", &valid);
+ *   mird_dataset_read_hdf5("mosi.h5", MIRD_SPLIT_TEST, "nonfinite=zero", &test);
+ *   mird_dataset_apply_shapes(train, cfg);      // the model takes the data's shapes
+ *   ...create model and optimizer from cfg as above...
+ *
+ *   mird_report *report;                        // epochs, validation, best restore
+ *   mird_fit(model, opt, train, NULL, valid, progress_fn, user_data, &report);
+ *   double metrics[MIRD_METRIC_COUNT];          // MMSA's metrics on the test split
+ *   mird_evaluate(model, test, metrics, MIRD_METRIC_COUNT, NULL);
+ *   printf("MAE %.4f  Acc-7 %.4f\n", metrics[MIRD_METRIC_MAE], metrics[MIRD_METRIC_ACC7]);
+ *   mird_model_save(model, opt, "mosi.safetensors");  // mird_model_load reads it back
+ *
+ *   mird_report_destroy(report);
+ *   mird_dataset_destroy(train); ...
+ *
  * Every call returns a mird_status (MIRD_OK is zero); mird_status_string()
  * names it and mird_last_error_message() says exactly what was wrong.
  * mird_set_num_threads() chooses the thread count, mird_set_log_callback()
