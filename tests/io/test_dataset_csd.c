@@ -11,6 +11,7 @@
 
 #include "io/dataset.h"
 #include "support/h5write.h"
+#include "support/mosi_table.h"
 #include "support/testutil.h"
 
 /* One video of a sequence: rows of (start, end) and `columns` features. */
@@ -362,46 +363,6 @@ END_TEST
 
 /* ---- The real CMU-MOSI opinion labels ------------------------------------- */
 
-typedef struct mosi_row {
-    char id[48];
-    char split[8];
-    double label;
-} mosi_row;
-
-/* mosi_labels.tsv: id, video_id, clip_id, split, label, text. */
-static mosi_row *read_mosi_table(const char *path, int *count)
-{
-    FILE *in = fopen(path, "r");
-    ck_assert_ptr_nonnull(in);
-    mosi_row *rows = calloc(4096, sizeof *rows);
-    char *line = NULL;
-    size_t size = 0;
-    *count = 0;
-    for (int number = 0; getline(&line, &size, in) >= 0; number++) {
-        char video_id[32];
-        int clip;
-        if (number == 0)
-            continue;
-        ck_assert(*count < 4096);
-        mosi_row *r = &rows[*count];
-        int fields = sscanf(line, "%47[^\t]\t%31[^\t]\t%d\t%7[^\t]\t%lf", r->id, video_id,
-                            &clip, r->split, &r->label);
-        ck_assert_int_eq(fields, 5);
-        (*count)++;
-    }
-    free(line);
-    fclose(in);
-    return rows;
-}
-
-static const mosi_row *find_row(const mosi_row *rows, int count, const char *id)
-{
-    for (int i = 0; i < count; i++)
-        if (strcmp(rows[i].id, id) == 0)
-            return &rows[i];
-    return NULL;
-}
-
 /* The real label file's path into `labels` and the table's rows, or NULL
  * when the shared data is absent (the test then skips). */
 static mosi_row *load_mosi(char labels[1024], int *count)
@@ -411,10 +372,8 @@ static mosi_row *load_mosi(char labels[1024], int *count)
     if (!csd)
         return NULL;
     snprintf(labels, 1024, "%s", csd);
-    const char *table = hw_shared_data(MIRD_SHARED_DATA_DIR,
-                                       "mosi_labels_text_gcnet/mosi_labels.tsv");
-    ck_assert_ptr_nonnull(table);
-    mosi_row *rows = read_mosi_table(table, count);
+    mosi_row *rows = mosi_table_load(MIRD_SHARED_DATA_DIR, count);
+    ck_assert_ptr_nonnull(rows);
     ck_assert_int_eq(*count, 2199);
     return rows;
 }
@@ -433,7 +392,7 @@ START_TEST(test_real_mosi_labels_match_the_clip_numbering)
     int mismatches = 0;
     char used[2199] = {0};
     for (int64_t s = 0; s < ds->samples.size; s++) {
-        const mosi_row *row = find_row(rows, count, ds->ids[s]);
+        const mosi_row *row = mosi_table_find(rows, count, ds->ids[s]);
         ck_assert_msg(row != NULL, "%s is not a CMU-MOSI clip", ds->ids[s]);
         ck_assert_msg(!used[row - rows], "%s twice", ds->ids[s]);
         used[row - rows] = 1;
@@ -462,7 +421,7 @@ START_TEST(test_real_mosi_standard_folds)
     mird_dataset *ds = read_ok(labels, NULL, NULL, options);
     ck_assert_int_eq(ds->samples.size, sizes[_i]);
     for (int64_t s = 0; s < ds->samples.size; s++) {
-        const mosi_row *row = find_row(rows, count, ds->ids[s]);
+        const mosi_row *row = mosi_table_find(rows, count, ds->ids[s]);
         ck_assert_ptr_nonnull(row);
         ck_assert_str_eq(row->split, splits[_i]);
     }

@@ -9,8 +9,8 @@
 
 #include <mird/mird.h>
 
-#include "core/numtext.h"
 #include "support/h5write.h"
+#include "support/mosi_table.h"
 #include "support/testutil.h"
 
 #ifndef MIRD_SHARED_DATA_DIR
@@ -182,43 +182,20 @@ START_TEST(test_arguments)
 }
 END_TEST
 
-/* The `label` column of the CMU-MOSI label table; NULL (the test skips)
- * when the shared data is absent. */
+/* The `label` column of the CMU-MOSI label table, as floats; NULL (the test
+ * skips) when the shared data is absent. */
 static float *read_mosi_labels(int64_t *count)
 {
-    const char *path = hw_shared_data(MIRD_SHARED_DATA_DIR,
-                                      "mosi_labels_text_gcnet/mosi_labels.tsv");
-    if (!path)
+    int rows_read = 0;
+    mosi_row *rows = mosi_table_load(MIRD_SHARED_DATA_DIR, &rows_read);
+    if (!rows)
         return NULL;
-    FILE *f = fopen(path, "r");
-    ck_assert_ptr_nonnull(f);
-    char *line = NULL;
-    size_t capacity = 0;
-    int column = -1;
-    int64_t n = 0, room = 4096;
-    float *labels = malloc((size_t)room * sizeof(float));
+    float *labels = malloc((size_t)rows_read * sizeof(float));
     ck_assert_ptr_nonnull(labels);
-    while (getline(&line, &capacity, f) > 0) {
-        line[strcspn(line, "\r\n")] = '\0';
-        char *save = NULL, *field = strtok_r(line, "\t", &save);
-        for (int c = 0; field; c++, field = strtok_r(NULL, "\t", &save)) {
-            if (column < 0 && strcmp(field, "label") == 0) {
-                column = c;
-                break;
-            }
-            if (column >= 0 && c == column) {
-                double value;
-                ck_assert_msg(mird_parse_double(field, &value), "label \"%s\"", field);
-                ck_assert_int_lt(n, room);
-                labels[n++] = (float)value;
-                break;
-            }
-        }
-        ck_assert_int_ge(column, 0);
-    }
-    free(line);
-    fclose(f);
-    *count = n;
+    for (int i = 0; i < rows_read; i++)
+        labels[i] = (float)rows[i].label;
+    free(rows);
+    *count = rows_read;
     return labels;
 }
 
